@@ -1,0 +1,56 @@
+// swift-tools-version: 6.1
+// Hark: an on-device, two-stage voice daemon for smart-speaker boards.
+// Dependencies point one way: executables → HarkDaemon → feature modules → HarkKernels / C wrappers.
+import PackageDescription
+
+let package = Package(
+    name: "Hark",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "harkd", targets: ["harkd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    ],
+    targets: [
+        // C libraries, imported only by their wrapper module.
+        .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
+
+        // Kernels: plain synchronous numeric functions (reference + fast), no dependencies.
+        .target(name: "HarkKernels"),
+
+        // Features.
+        .target(name: "HarkAudio", dependencies: [
+            "CALSA",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "HarkWake", dependencies: [
+            "HarkKernels",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // The daemon: pipeline, events, service wiring.
+        .target(name: "HarkDaemon", dependencies: [
+            "HarkAudio", "HarkWake",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+
+        // Executables: argument parsing and wiring only.
+        .executableTarget(name: "harkd", dependencies: [
+            "HarkDaemon",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "HarkKernelsTests", dependencies: ["HarkKernels"]),
+        .testTarget(name: "HarkAudioTests", dependencies: ["HarkAudio"]),
+        .testTarget(name: "HarkWakeTests", dependencies: ["HarkWake", "HarkAudio"]),
+        .testTarget(name: "HarkDaemonTests", dependencies: ["HarkDaemon"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
