@@ -84,13 +84,14 @@ final class Resampler {
         let cutoff = (Self.passbandEdge + Self.stopbandEdge) / 2 * base / Double(inputRate)  // cycles per input sample
         let beta = 0.1102 * (attenuation - 8.7)
         let half = taps / 2
+        let windowScale = 1 / besselI0(beta)
         for p in 0..<up {
             var sum = 0.0
             var row = [Double](repeating: 0, count: taps)
             for k in 0..<taps {
                 let x = Double(p) / Double(up) + Double(half - 1 - k)
                 let r = x / Double(half)
-                let window = r.magnitude >= 1 ? 0 : besselI0(beta * (1 - r * r).squareRoot()) / besselI0(beta)
+                let window = r.magnitude >= 1 ? 0 : besselI0(beta * (1 - r * r).squareRoot()) * windowScale
                 row[k] = 2 * cutoff * sinc(2 * cutoff * x) * window
                 sum += row[k]
             }

@@ -32,6 +32,8 @@ struct WAVHeader: Equatable {
     static let maxChunks = 4096
     /// `data` size that streaming writers leave when they cannot seek back: "until end of file".
     static let unknownDataSize: UInt32 = 0xFFFF_FFFF
+    /// Sample rates accepted: telephone-band to studio rates; anything else is a corrupt header.
+    static let supportedRates = 1_000...768_000
     /// The 14 bytes after the tag in an EXTENSIBLE subformat GUID.
     static let subFormatTail: [UInt8] = [0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71]
 
@@ -110,6 +112,9 @@ struct WAVHeader: Equatable {
             throw bad("\(channels) channels is more than the 64 supported: downmix it, e.g. `sox in.wav -c 1 out.wav`", .unsupportedFormat)
         }
         guard rate > 0 else { throw bad("the 'fmt ' chunk says a sample rate of 0 Hz: the file is corrupt", .malformedFile) }
+        guard supportedRates.contains(rate) else {
+            throw bad("sample rate \(rate) Hz is outside the \(supportedRates.lowerBound)–\(supportedRates.upperBound) Hz supported: resample it, e.g. `sox in.wav -r 16000 out.wav`", .unsupportedFormat)
+        }
         let sampleFormat: SampleFormat
         switch (tag, bits) {
         case (1, 8): sampleFormat = .u8
