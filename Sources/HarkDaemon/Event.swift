@@ -1,0 +1,47 @@
+import Foundation
+
+/// An event of the public contract (DESIGN §4): one JSON object per line, `type` first.
+/// `t` values are seconds of audio from the start of the input.
+public enum Event: Sendable, Equatable {
+    case wake(word: String, score: Double, t: Double)
+    case error(kind: String, message: String, t: Double?)
+
+    /// The JSON line, without the newline. Keys keep the order of the contract.
+    public var jsonLine: String {
+        switch self {
+        case let .wake(word, score, t):
+            return #"{"type":"wake","word":\#(Self.quote(word)),"score":\#(Self.number(score, digits: 4)),"t":\#(Self.number(t, digits: 3))}"#
+        case let .error(kind, message, t):
+            let time = t.map { #","t":\#(Self.number($0, digits: 3))"# } ?? ""
+            return #"{"type":"error","kind":\#(Self.quote(kind)),"message":\#(Self.quote(message))\#(time)}"#
+        }
+    }
+
+    /// A JSON number rounded to `digits` decimals, without trailing zeros ("1.28", "0.9713", "2").
+    static func number(_ value: Double, digits: Int) -> String {
+        guard value.isFinite else { return "null" }
+        var text = String(format: "%.\(digits)f", value)
+        if text.contains(".") {
+            while text.hasSuffix("0") { text.removeLast() }
+            if text.hasSuffix(".") { text.removeLast() }
+        }
+        return text == "-0" ? "0" : text
+    }
+
+    /// A JSON string literal with the escapes RFC 8259 §7 requires.
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,212 @@
+import HarkKernels
+
+/// Convolution, max pooling and batch normalisation over NCHW (and NCL) tensors.
+extension Ops {
+    /// Spatial geometry shared by Conv and MaxPool: kernel, strides, dilations and begin/end pads per axis.
+    private struct Window {
+        var kernel: [Int], strides: [Int], dilations: [Int], padBegin: [Int], padEnd: [Int]
+
+        init(_ c: OpContext, spatialRank: Int, kernel: [Int]) throws(OpError) {
+            let autoPad = try c.string("auto_pad") ?? "NOTSET"
+            guard autoPad == "NOTSET" || autoPad == "VALID" else {
+                throw OpError(.unsupportedModel, "auto_pad=\(autoPad) is not supported (Hark takes explicit pads)")
+            }
+            self.kernel = kernel
+            strides = try c.ints("strides") ?? Array(repeating: 1, count: spatialRank)
+            dilations = try c.ints("dilations") ?? Array(repeating: 1, count: spatialRank)
+            let pads = autoPad == "VALID" ? [] : (try c.ints("pads") ?? [])
+            let all = pads.isEmpty ? Array(repeating: 0, count: 2 * spatialRank) : pads
+            guard strides.count == spatialRank, dilations.count == spatialRank, all.count == 2 * spatialRank else {
+                throw OpError(.invalidGraph, "strides, dilations or pads do not match \(spatialRank) spatial axes")
+            }
+            guard (strides + dilations + kernel).allSatisfy({ $0 >= 1 }), all.allSatisfy({ $0 >= 0 }) else {
+                throw OpError(.invalidGraph, "kernel \(kernel), strides \(strides), dilations \(dilations) and pads \(all) must be positive")
+            }
+            padBegin = Array(all[..<spatialRank])
+            padEnd = Array(all[spatialRank...])
+        }
+
+        func outputSize(_ input: [Int]) throws(OpError) -> [Int] {
+            var result: [Int] = []
+            for d in input.indices {
+                let span = dilations[d] * (kernel[d] - 1) + 1
+                let padded = input[d] + padBegin[d] + padEnd[d]
+                guard padded >= span else { throw OpError(.shapeMismatch, "window \(kernel) does not fit input \(describe(input)) with pads") }
+                result.append((padded - span) / strides[d] + 1)
+            }
+            return result
+        }
+    }
+
+    /// Reads an NCHW or NCL input as (N, C, H, W) with H = 1 for one spatial axis.
+    private static func planar(_ x: OnnxValue) throws(OpError) -> (n: Int, c: Int, h: Int, w: Int) {
+        switch x.rank {
+        case 3: return (x.shape[0], x.shape[1], 1, x.shape[2])
+        case 4: return (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        default: throw OpError(.unsupportedModel, "input of rank \(x.rank) is not supported (Hark takes NCL or NCHW)")
+        }
+    }
+
+    /// `Conv` (group 1) as im2col + GEMM: Y[Cout × OH·OW] = W[Cout × C·KH·KW] · cols[C·KH·KW × OH·OW] + B.
+    static func conv(_ c: OpContext) throws(OpError) -> Planned {
+        try c.allowOnly(["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"])
+        let x = try c.floatInput(0), w = try c.floatInput(1)
+        let bias = c.optionalInput(2)
+        guard try c.int("group", default: 1) == 1 else { throw OpError(.unsupportedModel, "grouped convolution is not supported") }
+        let (batch, channels, height, width) = try planar(x)
+        guard w.rank == x.rank, w.shape[1] == channels else {
+            throw OpError(.shapeMismatch, "weights \(describe(w.shape)) do not fit input \(describe(x.shape))")
+        }
+        let kernel = Array(w.shape[2...])
+        if let declared = try c.ints("kernel_shape"), declared != kernel {
+            throw OpError(.shapeMismatch, "kernel_shape \(declared) does not match weights \(describe(w.shape))")
+        }
+        if let bias, bias.count != w.shape[0] || !bias.type.isFloat {
+            throw OpError(.shapeMismatch, "bias \(describe(bias.shape)) does not fit \(w.shape[0]) output channels")
+        }
+        let spatial = x.rank == 3 ? [width] : [height, width]
+        let window = try Window(c, spatialRank: spatial.count, kernel: kernel)
+        let outSpatial = try window.outputSize(spatial)
+        let (kh, kw) = kernel.count == 1 ? (1, kernel[0]) : (kernel[0], kernel[1])
+        let (oh, ow) = outSpatial.count == 1 ? (1, outSpatial[0]) : (outSpatial[0], outSpatial[1])
+        let (sh, sw) = window.strides.count == 1 ? (1, window.strides[0]) : (window.strides[0], window.strides[1])
+        let (dh, dw) = window.dilations.count == 1 ? (1, window.dilations[0]) : (window.dilations[0], window.dilations[1])
+        let (ph, pw) = window.padBegin.count == 1 ? (0, window.padBegin[0]) : (window.padBegin[0], window.padBegin[1])
+        let outChannels = w.shape[0]
+        let rows = channels * kh * kw, columns = oh * ow
+        let out = OnnxValue(type: .float32, shape: [batch, outChannels] + outSpatial)
+        let direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && window.padEnd.allSatisfy { $0 == 0 }
+        let cols = direct ? nil : UnsafeMutableBufferPointer<Float>.allocate(capacity: rows * columns)
+        let keep = Retained(cols)
+        return Planned([out], kernel: {
+            _ = keep
+            for b in 0..<batch {
+                let image = x.f + b * channels * height * width
+                var source = UnsafePointer(image)
+                if let cols = cols?.baseAddress {
+                    im2col(image, channels: channels, height: height, width: width, kh: kh, kw: kw,
+                           oh: oh, ow: ow, sh: sh, sw: sw, dh: dh, dw: dw, ph: ph, pw: pw, into: cols)
+                    source = UnsafePointer(cols)
+                }
+                Sgemm.run(m: outChannels, n: columns, k: rows, a: w.f, lda: rows, b: source, ldb: columns,
+                          c: out.f + b * outChannels * columns, ldc: columns, bias: bias.map { UnsafePointer($0.f) }, accumulate: false)
+            }
+        })
+    }
+
+    /// cols[(c·KH + i)·KW + j][oy·OW + ox] = x[c][oy·SH − PH + i·DH][ox·SW − PW + j·DW], or 0 outside.
+    private static func im2col(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: Int, kh: Int, kw: Int,
+                               oh: Int, ow: Int, sh: Int, sw: Int, dh: Int, dw: Int, ph: Int, pw: Int,
+                               into cols: UnsafeMutablePointer<Float>) {
+        var row = cols
+        for ch in 0..<channels {
+            let plane = x + ch * height * width
+            for i in 0..<kh {
+                for j in 0..<kw {
+                    for oy in 0..<oh {
+                        let y = oy * sh - ph + i * dh
+                        let dst = row + oy * ow
+                        if y < 0 || y >= height {
+                            dst.update(repeating: 0, count: ow)
+                            continue
+                        }
+                        let line = plane + y * width
+                        if sw == 1 {
+                            // Contiguous run: zeros left of the image, a copy, zeros right of it.
+                            let x0 = -pw + j * dw
+                            let first = max(0, -x0), last = min(ow, width - x0)
+                            if first > 0 { dst.update(repeating: 0, count: min(first, ow)) }
+                            if last > first { (dst + first).update(from: line + x0 + first, count: last - first) }
+                            if last < ow { (dst + max(last, first)).update(repeating: 0, count: ow - max(last, first)) }
+                        } else {
+                            for ox in 0..<ow {
+                                let xx = ox * sw - pw + j * dw
+                                dst[ox] = xx >= 0 && xx < width ? line[xx] : 0
+                            }
+                        }
+                    }
+                    row += oh * ow
+                }
+            }
+        }
+    }
+
+    static func maxPool(_ c: OpContext) throws(OpError) -> Planned {
+        try c.allowOnly(["auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"])
+        guard try c.int("ceil_mode", default: 0) == 0 else { throw OpError(.unsupportedModel, "ceil_mode=1 is not supported") }
+        guard try c.int("storage_order", default: 0) == 0 else { throw OpError(.unsupportedModel, "storage_order=1 is not supported") }
+        guard c.node.output.count == 1 else { throw OpError(.unsupportedModel, "MaxPool's Indices output is not supported") }
+        let x = try c.floatInput(0)
+        let (batch, channels, height, width) = try planar(x)
+        guard let kernel = try c.ints("kernel_shape"), kernel.count == x.rank - 2 else {
+            throw OpError(.invalidGraph, "kernel_shape is missing or does not fit input \(describe(x.shape))")
+        }
+        let spatial = x.rank == 3 ? [width] : [height, width]
+        let window = try Window(c, spatialRank: spatial.count, kernel: kernel)
+        let outSpatial = try window.outputSize(spatial)
+        let (kh, kw) = kernel.count == 1 ? (1, kernel[0]) : (kernel[0], kernel[1])
+        let (oh, ow) = outSpatial.count == 1 ? (1, outSpatial[0]) : (outSpatial[0], outSpatial[1])
+        let (sh, sw) = window.strides.count == 1 ? (1, window.strides[0]) : (window.strides[0], window.strides[1])
+        let (dh, dw) = window.dilations.count == 1 ? (1, window.dilations[0]) : (window.dilations[0], window.dilations[1])
+        let (ph, pw) = window.padBegin.count == 1 ? (0, window.padBegin[0]) : (window.padBegin[0], window.padBegin[1])
+        let out = OnnxValue(type: .float32, shape: [batch, channels] + outSpatial)
+        return Planned([out], kernel: {
+            for plane in 0..<(batch * channels) {
+                let src = x.f + plane * height * width, dst = out.f + plane * oh * ow
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        var best = -Float.infinity
+                        for i in 0..<kh {
+                            let y = oy * sh - ph + i * dh
+                            guard y >= 0, y < height else { continue }
+                            for j in 0..<kw {
+                                let xx = ox * sw - pw + j * dw
+                                guard xx >= 0, xx < width else { continue }
+                                best = max(best, src[y * width + xx])
+                            }
+                        }
+                        dst[oy * ow + ox] = best
+                    }
+                }
+            }
+        })
+    }
+
+    /// Inference-mode batch normalisation: y = (x − mean) / √(var + ε) · scale + B, per channel.
+    static func batchNormalization(_ c: OpContext) throws(OpError) -> Planned {
+        try c.allowOnly(["epsilon", "momentum", "training_mode", "spatial"])
+        guard try c.int("training_mode", default: 0) == 0, c.node.output.count == 1 else {
+            throw OpError(.unsupportedModel, "training mode is not supported")
+        }
+        try c.requireInputs(5...5)
+        let x = try c.floatInput(0)
+        let params = try (1...4).map { k throws(OpError) in try c.floatInput(k) }
+        guard x.rank >= 2 else { throw OpError(.shapeMismatch, "input \(describe(x.shape)) has no channel axis") }
+        let channels = x.shape[1]
+        for p in params where p.count != channels {
+            throw OpError(.shapeMismatch, "parameter \(describe(p.shape)) does not fit \(channels) channels")
+        }
+        let epsilon = try c.float("epsilon", default: 1e-5)
+        let batch = x.shape[0], inner = x.shape[2...].reduce(1, *)
+        let out = OnnxValue(type: .float32, shape: x.shape)
+        let (scale, shift, mean, variance) = (params[0], params[1], params[2], params[3])
+        return Planned([out], kernel: {
+            for b in 0..<batch {
+                for ch in 0..<channels {
+                    let a = scale.f[ch] / (variance.f[ch] + epsilon).squareRoot()
+                    let base = (b * channels + ch) * inner
+                    for k in 0..<inner {
+                        out.f[base + k] = (x.f[base + k] - mean.f[ch]) * a + shift.f[ch]
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// Keeps a scratch buffer alive as long as the kernel that uses it, and frees it after.
+final class Retained {
+    let buffer: UnsafeMutableBufferPointer<Float>?
+    init(_ buffer: UnsafeMutableBufferPointer<Float>?) { self.buffer = buffer }
+    deinit { buffer?.deallocate() }
+}
