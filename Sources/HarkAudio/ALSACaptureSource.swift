@@ -67,17 +67,20 @@ final class ALSACaptureSource: AudioSource, @unchecked Sendable {
 
     var counters: AudioCounters { counterState.withLock { $0 } }
 
+    /// The frame format the device delivers now (reader thread only; nil before a first open).
+    var captureFormat: CaptureFormat? { converter?.format }
+
     func cancel() { latch.cancel() }
 
     func read(into buffer: UnsafeMutableBufferPointer<Int16>) throws -> Int {
         guard !buffer.isEmpty else { return 0 }
         while true {
+            if latch.isCancelled { return 0 }
             if let converter, converter.pendingCount > 0 {
                 let count = converter.drain(into: buffer)
                 counterState.withLock { $0.samplesDelivered += UInt64(count) }
                 return count
             }
-            if latch.isCancelled { return 0 }
             if !isOpen {
                 if reopenAfterBackoff() { return 0 }
                 continue
