@@ -10,7 +10,7 @@ import Glibc
 /// |---|---|---|
 /// | `-EPIPE` (overrun) | `snd_pcm_prepare` + `snd_pcm_start` | `overruns` |
 /// | `-ESTRPIPE` (suspend) | `snd_pcm_resume` while `-EAGAIN` (20 ms apart, ≤ 1 s), else prepare | `suspends` |
-/// | `-EAGAIN` | wait again | — |
+/// | `-EAGAIN` or 0 frames after a ready wait | pause 10 ms, wait again | — |
 /// | `-ENODEV`, `-EBUSY`, anything else, or a failed recovery | close, log one line, reopen after a backoff of 100 ms doubling to 5 s | `reopens` |
 ///
 /// Backoff sleeps wake at once on ``cancel()``; the delay resets only once audio flows again,
@@ -24,6 +24,9 @@ final class ALSACaptureSource: AudioSource, @unchecked Sendable {
     static let waitMilliseconds: Int32 = 100
     static let resumeRetryMilliseconds = 20
     static let resumeAttempts = 50
+    /// Pause after a wait that said "ready" but a read that found nothing (`-EAGAIN` or 0
+    /// frames), so a device stuck in that state cannot make the loop spin.
+    static let idlePauseMilliseconds = 10
 
     let isLive = true
     private let pcm: any PCMCapture
@@ -88,14 +91,16 @@ final class ALSACaptureSource: AudioSource, @unchecked Sendable {
             do {
                 guard try pcm.wait(milliseconds: Self.waitMilliseconds) else { continue }
                 let frames = try pcm.read(into: raw.baseAddress!, frames: chunkFrames)
-                if frames > 0 {
-                    converter!.push(raw.baseAddress!, frames: frames)
-                    if failedAttempts > 0 {
-                        logger.notice("ALSA capture on '\(pcm.device)' is running again")
-                        failedAttempts = 0
-                    }
-                    nextDelay = max(1, options.reopenInitialDelayMilliseconds)
+                guard frames > 0 else {
+                    if sleep(Self.idlePauseMilliseconds) { return 0 }
+                    continue
                 }
+                converter!.push(raw.baseAddress!, frames: frames)
+                if failedAttempts > 0 {
+                    logger.notice("ALSA capture on '\(pcm.device)' is running again")
+                    failedAttempts = 0
+                }
+                nextDelay = max(1, options.reopenInitialDelayMilliseconds)
             } catch {
                 recover(from: error)
             }
@@ -106,7 +111,7 @@ final class ALSACaptureSource: AudioSource, @unchecked Sendable {
     private func recover(from error: AudioError) {
         switch error.systemErrorCode {
         case EAGAIN:
-            return
+            _ = sleep(Self.idlePauseMilliseconds)
         case EPIPE:
             counterState.withLock { $0.overruns += 1 }
             logger.debug("ALSA capture overrun on '\(pcm.device)'; preparing the stream again")
@@ -169,8 +174,7 @@ final class ALSACaptureSource: AudioSource, @unchecked Sendable {
     /// and raw buffer (allocation happens here only, never per read).
     private func openDevice() throws(AudioError) {
         let format = try pcm.open()
-        let period = (pcm as? ALSAPCM)?.periodFrames ?? 0
-        let frames = min(8192, max(256, period))
+        let frames = min(8192, max(256, pcm.periodFrames))
         if converter?.format != format || frames != chunkFrames {
             do {
                 converter = try SampleConverter(format: format, maxFrames: frames)

@@ -8,6 +8,9 @@ protocol PCMCapture: AnyObject {
     /// The device name, for messages.
     var device: String { get }
 
+    /// The period the open device settled on, in frames (0 if unknown); reads are sized by it.
+    var periodFrames: Int { get }
+
     /// Opens and configures the device, prepares and starts the stream; returns the frame
     /// format it delivers. Closes whatever was open before.
     func open() throws(AudioError) -> CaptureFormat

@@ -20,6 +20,7 @@ final class FakePCM: PCMCapture {
     }
 
     let device = "fake"
+    let periodFrames = 256
     var script: [Step]
     var openErrors: [Int32]
     var resumeErrors: [Int32]
@@ -226,13 +227,13 @@ struct CaptureRecoveryTests {
         #expect(log.delays == [10])
     }
 
-    @Test("Given -EAGAIN reads and wait timeouts, then read keeps waiting and never returns 0 early")
+    @Test("Given -EAGAIN and empty reads after ready waits, and wait timeouts, then read pauses 10 ms each time, keeps waiting, and never returns 0 early")
     func eagainAndTimeouts() throws {
-        let pcm = FakePCM(script: [.timeout, .readError(EAGAIN), .timeout, .data(7)])
+        let pcm = FakePCM(script: [.timeout, .readError(EAGAIN), .timeout, .data(0), .data(7)])
         let (source, log) = try makeSource(pcm)
         #expect(try read(source, count: 7) == ramp(7))
         #expect(source.counters == AudioCounters(samplesDelivered: 7))
-        #expect(log.delays.isEmpty)
+        #expect(log.delays == [10, 10])
     }
 
     @Test("Given a device in a 5 s backoff, when cancel() is called from another thread, then read returns 0 within 300 ms")
