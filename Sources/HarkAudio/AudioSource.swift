@@ -6,7 +6,9 @@ import Logging
 /// from anywhere.
 public protocol AudioSource: AnyObject, Sendable {
     /// Fills up to `buffer.count` samples of 16 kHz mono S16; returns the count. Returns 0
-    /// ONLY at end of input (file or stdin end, or after ``cancel()``).
+    /// ONLY at end of input (file or stdin end, or after ``cancel()``) — or for an empty buffer.
+    /// A live source returns what one device period gave (e.g. 512 samples), so callers that
+    /// want fixed frames (1280 samples = 80 ms) loop until theirs is full.
     func read(into buffer: UnsafeMutableBufferPointer<Int16>) throws -> Int
     /// True for a live device (ALSA), false for file/stdin (processed as fast as possible).
     var isLive: Bool { get }

@@ -164,7 +164,9 @@ final class Resampler {
             }
         }
         totalOutput += produced
-        // Drop the history no future output reaches.
+        // Drop the history no future output reaches. `first` never passes `historyCount`:
+        // one output advances it by at most ceil(down / up) samples, and `taps` is larger
+        // (about 46 · inputRate / min(inputRate, outputRate) ≥ 46 · down / up).
         let keep = max(0, historyCount - first)
         if first > 0 {
             if keep > 0 {
