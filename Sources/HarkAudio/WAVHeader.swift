@@ -30,8 +30,11 @@ struct WAVHeader: Equatable {
     /// Chunks scanned before giving up on finding `fmt ` and `data`; bounds the work a hostile
     /// file of tiny chunks can cause.
     static let maxChunks = 4096
-    /// `data` size that streaming writers leave when they cannot seek back: "until end of file".
-    static let unknownDataSize: UInt32 = 0xFFFF_FFFF
+    /// `data` sizes from this one up are the placeholders streaming writers leave when they
+    /// cannot seek back (0xFFFFFFFF; 0x7FFFFFFF; espeak-ng --stdout writes 0x7FFFF000) and
+    /// mean "until end of file" when the file is shorter. Smaller sizes that overrun the file
+    /// are truncation.
+    static let streamingDataSize: UInt32 = 0x7FFF_F000
     /// Sample rates accepted: telephone-band to studio rates; anything else is a corrupt header.
     static let supportedRates = 1_000...768_000
     /// The 14 bytes after the tag in an EXTENSIBLE subformat GUID.
@@ -70,7 +73,7 @@ struct WAVHeader: Equatable {
             let bodyOffset = offset + 8
             let remaining = fileSize - bodyOffset
             if id == "data" {
-                let size = declared == unknownDataSize ? remaining : Int(declared)
+                let size = declared >= streamingDataSize ? min(Int(declared), remaining) : Int(declared)
                 guard size <= remaining else {
                     throw bad("data chunk says \(size) bytes but only \(remaining) remain: the file is truncated")
                 }
@@ -105,7 +108,8 @@ struct WAVHeader: Equatable {
             tag = u16(fmt, 24)
         }
         guard tag == 1 || tag == 3 else {
-            throw bad("format tag \(hex(tag)) (\(formatTagName(tag))) is not PCM: convert to PCM WAV, e.g. `sox in.mp3 -b 16 out.wav`", .unsupportedFormat)
+            let example = tag == 0x0055 || tag == 0x0050 ? "sox in.mp3 -b 16 out.wav" : "sox in.wav -e signed-integer -b 16 out.wav"
+            throw bad("format tag \(hex(tag)) (\(formatTagName(tag))) is not PCM: convert to PCM WAV, e.g. `\(example)`", .unsupportedFormat)
         }
         guard channels > 0 else { throw bad("the 'fmt ' chunk says 0 channels: the file is corrupt", .malformedFile) }
         guard channels <= 64 else {

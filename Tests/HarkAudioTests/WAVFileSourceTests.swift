@@ -87,12 +87,13 @@ struct WAVFileSourceTests {
         #expect(try TestAudio.readAll(try openAudioSource(.file(path: url.path), logger: TestAudio.logger)) == values)
     }
 
-    @Test("Given a streamed WAV whose data size is 0xFFFFFFFF (unknown), when read, then samples run to the end of the file")
-    func unknownDataSize() throws {
+    @Test("Given a streamed WAV whose data size is a placeholder (0xFFFFFFFF, 0x7FFFFFFF, espeak-ng's 0x7FFFF000), when read, then samples run to the end of the file",
+          arguments: [UInt32(0xFFFF_FFFF), 0x7FFF_FFFF, 0x7FFF_F000])
+    func unknownDataSize(placeholder: UInt32) throws {
         let dir = try TestAudio.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         var writer = WAVWriter(format: .s16, channels: 1, rate: 16_000)
-        writer.dataSizeOverride = 0xFFFF_FFFF
+        writer.dataSizeOverride = placeholder
         let values: [Int16] = (0..<321).map { Int16($0 * 100 - 16000) }
         let url = try writer.write(values.map { Double($0) / 32768 }, to: dir.appendingPathComponent("stream.wav"))
         #expect(try TestAudio.readAll(try openAudioSource(.file(path: url.path), logger: TestAudio.logger)) == values)
