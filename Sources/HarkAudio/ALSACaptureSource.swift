@@ -128,15 +128,14 @@ final class ALSACaptureSource: AudioSource, @unchecked Sendable {
                     if try pcm.resume() { return }
                     if sleep(Self.resumeRetryMilliseconds) { return }
                 }
+            } catch {
+                // Resume unsupported or failed: fall through to prepare, as alsa-lib's
+                // snd_pcm_recover does.
+            }
+            do {
                 try pcm.prepareAndStart()
             } catch {
-                // A device that cannot resume is prepared instead, as alsa-lib's own
-                // snd_pcm_recover does; if that fails too it is reopened.
-                do {
-                    try pcm.prepareAndStart()
-                } catch {
-                    fail(error)
-                }
+                fail(error)
             }
         default:
             fail(error)

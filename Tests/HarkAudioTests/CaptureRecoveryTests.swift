@@ -182,6 +182,17 @@ struct CaptureRecoveryTests {
         #expect(pcm.callNames.filter { $0 == "prepare" }.count == 1)
     }
 
+    @Test("Given a suspend whose driver answers -EAGAIN forever, then resume is given up after 50 tries (about 1 s) and the stream is prepared")
+    func suspendResumeIsBounded() throws {
+        let pcm = FakePCM(script: [.readError(ESTRPIPE), .data(5)], resumeErrors: Array(repeating: EAGAIN, count: 60))
+        let (source, log) = try makeSource(pcm)
+        #expect(try read(source, count: 5) == ramp(5))
+        #expect(pcm.callNames.filter { $0 == "resume" }.count == 50)
+        #expect(log.delays == Array(repeating: 20, count: 50))
+        #expect(pcm.callNames.filter { $0 == "prepare" }.count == 1)
+        #expect(source.counters == AudioCounters(samplesDelivered: 5, suspends: 1))
+    }
+
     @Test("Given an unplug (-ENODEV) and a device that stays away, then reopening backs off 10, 20, 40, 40… ms, never faster, and counts one reopen")
     func unplugBacksOff() throws {
         let pcm = FakePCM(script: [.data(10), .readError(ENODEV), .data(10)],
