@@ -1,0 +1,167 @@
+/// openWakeWord's streaming detector, run on Hark's ONNX runtime.
+///
+/// It reproduces openwakeword 0.4.0's `Model.predict` fed 1280-sample (80 ms) chunks, step for step
+/// (openwakeword/utils.py `AudioFeatures._streaming_features`, model.py `predict`):
+///   1. the melspectrogram model runs on the newest 1280 + 480 samples (just 1280 for the very first
+///      chunk), giving 8 (first: 5) frames of 32 mel bins, transformed as x/10 + 2; the frame buffer starts
+///      as 76 rows of ones;
+///   2. the embedding model runs on the newest 76 frames, giving one 96-value embedding per chunk; the
+///      embedding buffer starts full of the embedding of silence (10 s of zeros);
+///   3. each head runs on its newest N embeddings (N = 16 for the shipped heads) and gives a score;
+///      the first 5 scores are forced to 0 while the buffers fill.
+///
+/// Cheap gating: when the voice-activity gate says there is nothing to hear and no head is still
+/// interested, a chunk costs no model work. When speech starts again, the skipped chunks that still
+/// matter are computed first (pre-roll: mel frames for the last `melBackfill` chunks, embeddings for the
+/// last N − 1), so every score afterwards is the score openWakeWord would have given.
+public final class WakeWordEngine {
+    public static let chunkSamples = 1280
+    public static let sampleRate = 16_000
+    static let melContext = 480
+    static let melBins = 32
+    static let melWindow = 76
+    static let embeddingWidth = 96
+    static let warmupChunks = 5
+
+    public struct Head {
+        public let name: String
+        public let threshold: Float
+        let plan: OnnxPlan
+        let window: Int
+    }
+
+    public private(set) var heads: [Head]
+    /// Scores of the last processed chunk, one per head (0 while gated).
+    public private(set) var scores: [Float]
+    /// Chunks processed so far.
+    public private(set) var chunkIndex = 0
+    /// Chunks on which the models ran (for accounting and tests).
+    public private(set) var chunksComputed = 0
+    /// A head whose last score is at least this keeps the models running after the gate closes.
+    public var holdScore: Float = 0.001
+
+    private let melFirst: OnnxPlan
+    private let mel: OnnxPlan
+    private let embedding: OnnxPlan
+    private let raw: SlidingRows
+    private let melRows: SlidingRows
+    private let features: SlidingRows
+    private let featureBackfill: Int
+    private let melBackfill: Int
+    private let scratch: UnsafeMutablePointer<Float>
+    private var lastMelChunk = -1
+    private var lastFeatureChunk = -1
+
+    /// Loads the shared models from `directory` (melspectrogram.onnx, embedding_model.onnx) and the heads.
+    public init(directory: String, heads specs: [(name: String, path: String, threshold: Float)]) throws(WakeError) {
+        melFirst = try OnnxModel(path: "\(directory)/melspectrogram.onnx").plan(inputShape: [1, Self.chunkSamples])
+        mel = try OnnxModel(path: "\(directory)/melspectrogram.onnx").plan(inputShape: [1, Self.chunkSamples + Self.melContext])
+        embedding = try OnnxModel(path: "\(directory)/embedding_model.onnx").plan(inputShape: [1, Self.melWindow, Self.melBins, 1])
+        guard embedding.output().values.count == Self.embeddingWidth else {
+            throw WakeError(.unsupportedModel, "embedding_model.onnx: output has \(embedding.output().values.count) values, expected \(Self.embeddingWidth)")
+        }
+        for plan in [melFirst, mel] where plan.output().shape.last != Self.melBins {
+            throw WakeError(.unsupportedModel, "melspectrogram.onnx: output \(describe(plan.output().shape)) does not end in \(Self.melBins) mel bins")
+        }
+        var heads: [Head] = []
+        for spec in specs {
+            let model = try OnnxModel(path: spec.path)
+            // openWakeWord heads take [1, N, 96] embeddings and give [1, 1] (one class).
+            guard model.inputShape.count == 3, let window = model.inputShape[1], window > 0, window <= 120,
+                  model.inputShape[2] == Self.embeddingWidth else {
+                throw WakeError(.unsupportedModel, "\(model.fileName): input \(model.inputShape.map { $0.map(String.init) ?? "?" }) is not [batch, N, 96]: not an openWakeWord head")
+            }
+            let plan = try model.plan(inputShape: [1, window, Self.embeddingWidth])
+            guard plan.output().values.count == 1 else {
+                throw WakeError(.unsupportedModel, "\(model.fileName): gives \(plan.output().values.count) scores; Hark takes heads with one score")
+            }
+            heads.append(Head(name: spec.name, threshold: spec.threshold, plan: plan, window: window))
+        }
+        guard !heads.isEmpty else { throw WakeError(.invalidArgument, "no wake word configured") }
+        self.heads = heads
+        scores = Array(repeating: 0, count: heads.count)
+        let window = heads.map(\.window).max()!
+        featureBackfill = window - 1
+        // Embedding j reads frames of chunks j-9 (its last 4 frames) … j; one more for chunk 0's 5 frames.
+        melBackfill = featureBackfill + 10
+        raw = SlidingRows(width: 1, capacity: (melBackfill + 1) * Self.chunkSamples + Self.melContext)
+        melRows = SlidingRows(width: Self.melBins, capacity: Self.melWindow + (melBackfill + 1) * 8)
+        features = SlidingRows(width: Self.embeddingWidth, capacity: window + 1)
+        scratch = .allocate(capacity: max(Self.chunkSamples, mel.output().values.count))
+        try start()
+    }
+
+    deinit { scratch.deallocate() }
+
+    /// Fills the buffers as openWakeWord starts them: frames of ones, embeddings of silence.
+    private func start() throws(WakeError) {
+        var ones = [Float](repeating: 1, count: Self.melBins)
+        ones.withUnsafeBufferPointer { melRows.append(repeating: $0.baseAddress!, rows: Self.melWindow) }
+        // The embedding of 10 s of zeros: every frame of silence is the same, so one window of them.
+        let input = mel.inputBuffer
+        input.update(repeating: 0)
+        mel.run()
+        let frame = Array(mel.output().values.prefix(Self.melBins)).map { $0 / 10 + 2 }
+        let window = embedding.inputBuffer
+        for row in 0..<Self.melWindow {
+            for bin in 0..<Self.melBins { window[row * Self.melBins + bin] = frame[bin] }
+        }
+        embedding.run()
+        let silence = embedding.output().values
+        features.append(repeating: silence.baseAddress!, rows: features.capacity)
+        ones.removeAll()
+    }
+
+    /// Processes one chunk of `chunkSamples` samples. `speech` is the voice-activity gate's verdict;
+    /// pass `true` to run the models on every chunk as openWakeWord does.
+    /// Returns the heads that crossed their threshold on this chunk (the caller applies refractory periods).
+    @discardableResult
+    public func process(_ chunk: UnsafeBufferPointer<Int16>, speech: Bool = true) -> [Int] {
+        precondition(chunk.count == Self.chunkSamples, "a chunk is \(Self.chunkSamples) samples")
+        for k in 0..<Self.chunkSamples { scratch[k] = Float(chunk[k]) }
+        raw.append(scratch, rows: Self.chunkSamples)
+        let c = chunkIndex
+        chunkIndex += 1
+        let interested = scores.contains { $0 >= holdScore }
+        guard speech || interested else {
+            for k in scores.indices { scores[k] = 0 }
+            return []
+        }
+        chunksComputed += 1
+        // Pre-roll: frames and embeddings of skipped chunks that the scores from here on depend on.
+        for j in max(lastMelChunk + 1, c - melBackfill)...c { appendFrames(chunk: j, current: c) }
+        for j in max(lastFeatureChunk + 1, c - featureBackfill)...c { appendEmbedding(chunk: j, current: c) }
+        var crossed: [Int] = []
+        for (k, head) in heads.enumerated() {
+            let input = head.plan.inputBuffer
+            input.baseAddress!.update(from: features.rows(last: head.window), count: head.window * Self.embeddingWidth)
+            head.plan.run()
+            scores[k] = c < Self.warmupChunks ? 0 : head.plan.output().values[0]
+            if scores[k] >= head.threshold { crossed.append(k) }
+        }
+        return crossed
+    }
+
+    /// Mel frames for chunk `j` (which ended `current − j` chunks ago) from the raw samples.
+    private func appendFrames(chunk j: Int, current c: Int) {
+        let plan = j == 0 ? melFirst : mel
+        let count = plan.inputCount
+        let end = (c - j) * Self.chunkSamples
+        plan.inputBuffer.baseAddress!.update(from: raw.rows(last: count, endingBefore: end), count: count)
+        plan.run()
+        let out = plan.output().values
+        for k in 0..<out.count { scratch[k] = out[k] / 10 + 2 }
+        melRows.append(scratch, rows: out.count / Self.melBins)
+        lastMelChunk = j
+    }
+
+    /// The embedding of the 76 frames that ended with chunk `j`.
+    private func appendEmbedding(chunk j: Int, current c: Int) {
+        let framesBack = (c - j) * 8
+        embedding.inputBuffer.baseAddress!.update(from: melRows.rows(last: Self.melWindow, endingBefore: framesBack),
+                                                 count: Self.melWindow * Self.melBins)
+        embedding.run()
+        features.append(embedding.output().values.baseAddress!, rows: 1)
+        lastFeatureChunk = j
+    }
+}

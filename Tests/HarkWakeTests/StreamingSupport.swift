@@ -1,0 +1,39 @@
+import Foundation
+import HarkAudio
+import HarkWake
+import Logging
+
+/// Reads a WAV through HarkAudio's file source (converted to 16 kHz mono S16).
+func readSamples(_ path: String) throws -> [Int16] {
+    let source = try openAudioSource(.file(path: path), logger: Logger(label: "test"))
+    var samples: [Int16] = []
+    var buffer = [Int16](repeating: 0, count: 4096)
+    while true {
+        let n = try buffer.withUnsafeMutableBufferPointer { try source.read(into: $0) }
+        if n == 0 { break }
+        samples.append(contentsOf: buffer[..<n])
+    }
+    return samples
+}
+
+/// Streams `samples` through `engine` in 80 ms chunks (a final partial chunk is dropped, as the
+/// reference capture does) and returns each chunk's score of head 0.
+func streamScores(_ engine: WakeWordEngine, _ samples: [Int16], gate: ((UnsafeBufferPointer<Int16>) -> Bool)? = nil) -> [Float] {
+    var scores: [Float] = []
+    let chunk = WakeWordEngine.chunkSamples
+    samples.withUnsafeBufferPointer { all in
+        var start = 0
+        while start + chunk <= all.count {
+            let piece = UnsafeBufferPointer(rebasing: all[start..<(start + chunk)])
+            engine.process(piece, speech: gate?(piece) ?? true)
+            scores.append(engine.scores[0])
+            start += chunk
+        }
+    }
+    return scores
+}
+
+func jarvisEngine(_ name: String = "hey_jarvis_v0.1", threshold: Float = 0.5) throws -> WakeWordEngine {
+    try WakeWordEngine(directory: Repo.root.appendingPathComponent("models").path,
+                       heads: [(name: name, path: Repo.model(name), threshold: threshold)])
+}
