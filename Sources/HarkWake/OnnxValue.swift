@@ -93,6 +93,29 @@ final class OnnxValue {
     }
 }
 
+extension OnnxValue {
+    /// A new value for an operator's output, after checking its shape against the planner's caps
+    /// (a model's attributes or constants could otherwise ask for any size).
+    static func checked(type: ElementType, shape: [Int]) throws(OpError) -> OnnxValue {
+        _ = try elementCount(shape)
+        return OnnxValue(type: type, shape: shape)
+    }
+}
+
+/// The number of elements of `shape`, or an error if a dimension is negative or the count is too large.
+func elementCount(_ shape: [Int]) throws(OpError) -> Int {
+    var count = 1
+    for d in shape {
+        guard d >= 0 else { throw OpError(.shapeMismatch, "negative dimension in \(describe(shape))") }
+        let (product, overflow) = count.multipliedReportingOverflow(by: d)
+        guard !overflow, product <= Planner.maxElements else {
+            throw OpError(.unsupportedModel, "shape \(describe(shape)) has more elements than Hark allows (\(Planner.maxElements))")
+        }
+        count = product
+    }
+    return count
+}
+
 /// Row-major strides of a shape.
 func strides(of shape: [Int]) -> [Int] {
     var result = [Int](repeating: 1, count: shape.count)

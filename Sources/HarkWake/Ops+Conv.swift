@@ -74,7 +74,8 @@ extension Ops {
         let (ph, pw) = window.padBegin.count == 1 ? (0, window.padBegin[0]) : (window.padBegin[0], window.padBegin[1])
         let outChannels = w.shape[0]
         let rows = channels * kh * kw, columns = oh * ow
-        let out = OnnxValue(type: .float32, shape: [batch, outChannels] + outSpatial)
+        _ = try elementCount([rows, columns])
+        let out = try OnnxValue.checked(type: .float32, shape: [batch, outChannels] + outSpatial)
         let direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && window.padEnd.allSatisfy { $0 == 0 }
         let cols = direct ? nil : UnsafeMutableBufferPointer<Float>.allocate(capacity: rows * columns)
         let keep = Retained(cols)
@@ -149,7 +150,7 @@ extension Ops {
         let (sh, sw) = window.strides.count == 1 ? (1, window.strides[0]) : (window.strides[0], window.strides[1])
         let (dh, dw) = window.dilations.count == 1 ? (1, window.dilations[0]) : (window.dilations[0], window.dilations[1])
         let (ph, pw) = window.padBegin.count == 1 ? (0, window.padBegin[0]) : (window.padBegin[0], window.padBegin[1])
-        let out = OnnxValue(type: .float32, shape: [batch, channels] + outSpatial)
+        let out = try OnnxValue.checked(type: .float32, shape: [batch, channels] + outSpatial)
         return Planned([out], kernel: {
             for plane in 0..<(batch * channels) {
                 let src = x.f + plane * height * width, dst = out.f + plane * oh * ow
@@ -188,7 +189,7 @@ extension Ops {
         }
         let epsilon = try c.float("epsilon", default: 1e-5)
         let batch = x.shape[0], inner = x.shape[2...].reduce(1, *)
-        let out = OnnxValue(type: .float32, shape: x.shape)
+        let out = try OnnxValue.checked(type: .float32, shape: x.shape)
         let (scale, shift, mean, variance) = (params[0], params[1], params[2], params[3])
         return Planned([out], kernel: {
             for b in 0..<batch {

@@ -46,7 +46,7 @@ extension Ops {
 
     static func binary<Op: BinaryFloatOp>(_ a: OnnxValue, _ b: OnnxValue, _: Op.Type) throws(OpError) -> Planned {
         let shape = try broadcastShape(a.shape, b.shape)
-        let out = OnnxValue(type: .float32, shape: shape)
+        let out = try OnnxValue.checked(type: .float32, shape: shape)
         let n = out.count
         let ma = try operand(a, to: shape), mb = try operand(b, to: shape)
         let kernel: () -> Void
@@ -98,7 +98,7 @@ extension Ops {
         let a = try c.floatInput(0), b = try c.floatInput(1)
         let shape = try broadcastShape(a.shape, b.shape)
         let ia = try broadcastMap(from: a.shape, to: shape), ib = try broadcastMap(from: b.shape, to: shape)
-        let out = OnnxValue(type: .bool, shape: shape)
+        let out = try OnnxValue.checked(type: .bool, shape: shape)
         return Planned([out], kernel: {
             for k in 0..<out.count { out.i[k] = a.f[Int(ia[k])] >= b.f[Int(ib[k])] ? 1 : 0 }
         })
@@ -108,7 +108,7 @@ extension Ops {
         try c.allowOnly(c.op == "LeakyRelu" ? ["alpha"] : [])
         try c.requireInputs(1...1)
         let x = try c.floatInput(0)
-        let out = OnnxValue(type: .float32, shape: x.shape)
+        let out = try OnnxValue.checked(type: .float32, shape: x.shape)
         let n = x.count
         return Planned([out], kernel: {
             let src = x.f, dst = out.f
@@ -127,7 +127,7 @@ extension Ops {
                 throw OpError(.invalidGraph, "bounds must be float scalars, got \(bound.type)\(describe(bound.shape))")
             }
         }
-        let out = OnnxValue(type: .float32, shape: x.shape)
+        let out = try OnnxValue.checked(type: .float32, shape: x.shape)
         let n = x.count
         return Planned([out], kernel: {
             let lo = low?.f[0] ?? -.infinity, hi = high?.f[0] ?? .infinity
@@ -146,7 +146,7 @@ extension Ops {
         let keep = try c.int("keepdims", default: 1) != 0
         let kept = x.shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
         let shape = keep ? kept : x.shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element)
-        let out = OnnxValue(type: .float32, shape: shape)
+        let out = try OnnxValue.checked(type: .float32, shape: shape)
         let outStrides = strides(of: kept)
         var map: [Int32] = []
         try forEachIndex(x.shape) { index throws(OpError) in

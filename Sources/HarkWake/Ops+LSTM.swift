@@ -39,7 +39,7 @@ extension Ops {
             }
         }
         // Bias: Wb + Rb folded into one vector per direction.
-        let bias = OnnxValue(type: .float32, shape: [directions, 4 * hidden])
+        let bias = try OnnxValue.checked(type: .float32, shape: [directions, 4 * hidden])
         if let b = c.optionalInput(3) {
             guard b.shape == [directions, 8 * hidden], b.type.isFloat else { throw OpError(.shapeMismatch, "B \(describe(b.shape)) does not fit") }
             guard b.isConstant else { throw OpError(.unsupportedModel, "B must be a constant") }
@@ -53,10 +53,10 @@ extension Ops {
                 throw OpError(.shapeMismatch, "initial state \(describe(state.shape)) should be [\(directions),\(batch),\(hidden)]")
             }
         }
-        let y = OnnxValue(type: .float32, shape: [steps, directions, batch, hidden])
-        let yh = OnnxValue(type: .float32, shape: [directions, batch, hidden])
-        let yc = OnnxValue(type: .float32, shape: [directions, batch, hidden])
-        let gates = OnnxValue(type: .float32, shape: [4 * hidden])
+        let y = try OnnxValue.checked(type: .float32, shape: [steps, directions, batch, hidden])
+        let yh = try OnnxValue.checked(type: .float32, shape: [directions, batch, hidden])
+        let yc = try OnnxValue.checked(type: .float32, shape: [directions, batch, hidden])
+        let gates = try OnnxValue.checked(type: .float32, shape: [4 * hidden])
         let reverseOnly = direction == "reverse"
         return Planned([y, yh, yc], kernel: {
             for d in 0..<directions {

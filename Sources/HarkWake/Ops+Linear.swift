@@ -12,7 +12,7 @@ extension Ops {
         let k = a.shape[a.rank - 1], n = b.shape[1]
         guard b.shape[0] == k else { throw OpError(.shapeMismatch, "cannot multiply \(describe(a.shape)) by \(describe(b.shape))") }
         let m = a.count / max(k, 1)
-        let out = OnnxValue(type: .float32, shape: Array(a.shape.dropLast()) + [n])
+        let out = try OnnxValue.checked(type: .float32, shape: Array(a.shape.dropLast()) + [n])
         return Planned([out], kernel: {
             Sgemm.run(m: m, n: n, k: k, a: a.f, lda: k, b: b.f, ldb: n, c: out.f, ldc: n, bias: nil, accumulate: false)
         })
@@ -38,9 +38,9 @@ extension Ops {
             guard bias.type.isFloat else { throw OpError(.invalidGraph, "C must be float32") }
             biasMap = try broadcastMap(from: bias.shape, to: [m, n])
         }
-        let out = OnnxValue(type: .float32, shape: [m, n])
+        let out = try OnnxValue.checked(type: .float32, shape: [m, n])
         // Aᵀ is copied into a row-major scratch once per run; Gemm with transA is rare.
-        let aRows = transA ? OnnxValue(type: .float32, shape: [m, k]) : a
+        let aRows = transA ? try OnnxValue.checked(type: .float32, shape: [m, k]) : a
         // A per-row bias (C of shape [N] or [1, N]) can ride along in the transB product.
         let rowBias = transB && alpha == 1 && beta == 1 && bias.map { $0.count == n } == true ? bias : nil
         return Planned([out], kernel: {

@@ -26,7 +26,7 @@ extension Ops {
     /// A view of input 0 with another shape of the same element count (no copy, no kernel).
     static func reshape(_ c: OpContext, to shape: [Int]) throws(OpError) -> Planned {
         let x = try c.input(0)
-        guard shape.reduce(1, *) == x.count, shape.allSatisfy({ $0 >= 0 }) else {
+        guard try elementCount(shape) == x.count else {
             throw OpError(.shapeMismatch, "cannot view \(describe(x.shape)) as \(describe(shape))")
         }
         return Planned([OnnxValue(viewOf: x, shape: shape)], kernel: nil)
@@ -58,7 +58,7 @@ extension Ops {
             }
         }
         if let k = inferred {
-            let known = shape.enumerated().filter { $0.offset != k }.map(\.element).reduce(1, *)
+            let known = try elementCount(shape.enumerated().filter { $0.offset != k }.map(\.element))
             guard known > 0, x.count % known == 0 else { throw OpError(.shapeMismatch, "cannot reshape \(describe(x.shape)) to \(describe(shape))") }
             shape[k] = x.count / known
         }
@@ -133,7 +133,7 @@ extension Ops {
 
     /// Visits every multi-index of `shape` in row-major order, passing the index to `body`.
     static func forEachIndex(_ shape: [Int], _ body: ([Int]) throws(OpError) -> Void) throws(OpError) {
-        let count = shape.reduce(1, *)
+        let count = try elementCount(shape)
         guard count > 0 else { return }
         var index = [Int](repeating: 0, count: shape.count)
         for _ in 0..<count {
@@ -164,7 +164,7 @@ extension Ops {
             for (d, p) in perm.enumerated() { offset += index[d] * inStrides[p] }
             map.append(Int32(offset))
         }
-        let out = OnnxValue(type: x.type, shape: shape)
+        let out = try OnnxValue.checked(type: x.type, shape: shape)
         return Planned([out], kernel: gatherKernel(x, out, map: map))
     }
 
@@ -173,7 +173,7 @@ extension Ops {
         let x = try c.input(0)
         let code = try c.int("to")
         guard let type = ElementType(onnx: code) else { throw OpError(.unsupportedModel, "cast to data type \(code) is not supported") }
-        let out = OnnxValue(type: type, shape: x.shape)
+        let out = try OnnxValue.checked(type: type, shape: x.shape)
         return Planned([out], kernel: {
             for k in 0..<x.count {
                 switch (x.type.isFloat, type) {
@@ -206,7 +206,7 @@ extension Ops {
                 for q in 0..<inner { map.append(Int32((o * x.shape[axis] + j) * inner + q)) }
             }
         }
-        let out = OnnxValue(type: x.type, shape: outShape)
+        let out = try OnnxValue.checked(type: x.type, shape: outShape)
         return Planned([out], kernel: gatherKernel(x, out, map: map))
     }
 
@@ -249,7 +249,7 @@ extension Ops {
             for d in 0..<x.rank { offset += (first[d] + index[d] * step[d]) * inStrides[d] }
             map.append(Int32(offset))
         }
-        let out = OnnxValue(type: x.type, shape: shape)
+        let out = try OnnxValue.checked(type: x.type, shape: shape)
         return Planned([out], kernel: gatherKernel(x, out, map: map))
     }
 
@@ -267,7 +267,7 @@ extension Ops {
             }
             shape[axis] += p.shape[axis]
         }
-        let out = OnnxValue(type: head.type, shape: shape)
+        let out = try OnnxValue.checked(type: head.type, shape: shape)
         let outer = shape[..<axis].reduce(1, *)
         let inner = shape[(axis + 1)...].reduce(1, *)
         let rowOut = shape[axis] * inner
@@ -305,7 +305,7 @@ extension Ops {
         let x = try c.input(0)
         let target = try c.input(1).intValues("the target shape")
         let shape = try broadcastShape(x.shape, target)
-        let out = OnnxValue(type: x.type, shape: shape)
+        let out = try OnnxValue.checked(type: x.type, shape: shape)
         return Planned([out], kernel: gatherKernel(x, out, map: try broadcastMap(from: x.shape, to: shape)))
     }
 
@@ -333,7 +333,7 @@ extension Ops {
             }
             map.append(Int32(k))
         }
-        let out = OnnxValue(type: x.type, shape: shape)
+        let out = try OnnxValue.checked(type: x.type, shape: shape)
         return Planned([out], kernel: gatherKernel(x, out, map: map, fill: fill))
     }
 }

@@ -1,0 +1,80 @@
+import HarkAudio
+import HarkWake
+import Logging
+
+/// Stage 1 up to the wake word: the voice-activity gate, the wake-word engine, and the threshold and
+/// refractory logic that turns scores into `wake` events (one event per spoken wake word).
+public final class WakePipeline {
+    public struct WakeWord: Sendable, Equatable {
+        /// The model file's name without `.onnx`, e.g. "hey_jarvis_v0.1".
+        public var model: String
+        public var threshold: Float
+        public init(model: String, threshold: Float = 0.5) {
+            self.model = model
+            self.threshold = threshold
+        }
+        /// The word as events name it: the model name without its version ("hey_jarvis").
+        public var word: String {
+            guard let range = model.range(of: #"_v[0-9]+(\.[0-9]+)*$"#, options: .regularExpression) else { return model }
+            return String(model[..<range.lowerBound])
+        }
+    }
+
+    public struct Configuration: Sendable {
+        public var modelsDirectory: String
+        public var wakeWords: [WakeWord]
+        /// After a wake event, the same word cannot fire again for this long, and not before its score
+        /// has fallen back below the threshold.
+        public var refractorySeconds: Double = 2.0
+        /// nil runs the models on every chunk, as openWakeWord does.
+        public var gate: VoiceActivityGate.Configuration? = VoiceActivityGate.Configuration()
+
+        public init(modelsDirectory: String, wakeWords: [WakeWord]) {
+            self.modelsDirectory = modelsDirectory
+            self.wakeWords = wakeWords
+        }
+    }
+
+    public let configuration: Configuration
+    public let engine: WakeWordEngine
+    public private(set) var gate: VoiceActivityGate?
+    private var lastWake: [Double?]
+    private var armed: [Bool]
+    private let logger: Logger
+
+    public init(configuration: Configuration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        let heads = configuration.wakeWords.map { word in
+            (name: word.model, path: "\(configuration.modelsDirectory)/\(word.model).onnx", threshold: word.threshold)
+        }
+        engine = try WakeWordEngine(directory: configuration.modelsDirectory, heads: heads)
+        gate = configuration.gate.map { VoiceActivityGate(configuration: $0) }
+        lastWake = Array(repeating: nil, count: heads.count)
+        armed = Array(repeating: true, count: heads.count)
+    }
+
+    /// Seconds of audio processed so far.
+    public var time: Double { Double(engine.chunkIndex * WakeWordEngine.chunkSamples) / Double(WakeWordEngine.sampleRate) }
+
+    /// Processes one 80 ms chunk and returns the wake events it produced.
+    public func process(_ chunk: UnsafeBufferPointer<Int16>) -> [Event] {
+        let speech = gate?.update(chunk) ?? true
+        let crossed = engine.process(chunk, speech: speech)
+        let now = time
+        var events: [Event] = []
+        for k in engine.heads.indices {
+            let score = engine.scores[k]
+            if score < engine.heads[k].threshold, let last = lastWake[k], now - last >= configuration.refractorySeconds {
+                armed[k] = true
+            }
+            guard crossed.contains(k), armed[k] else { continue }
+            armed[k] = false
+            lastWake[k] = now
+            let word = configuration.wakeWords[k].word
+            logger.info("wake word", metadata: ["word": "\(word)", "score": "\(score)", "t": "\(now)"])
+            events.append(.wake(word: word, score: Double(score), t: now))
+        }
+        return events
+    }
+}

@@ -1,2 +1,0 @@
-import HarkDaemon
-print(Event.wake(word: "hey_jarvis", score: 0.5, t: 0).jsonLine)
