@@ -11,7 +11,7 @@ import SwiftProtobuf
 /// Hark implements the operators that openWakeWord's models (and heads trained with its recipe) use.
 /// Nothing here runs until `plan(inputShape:)` has checked every node against a concrete input shape.
 public final class OnnxModel {
-    /// The file's name, used in every message.
+    /// The file's path (or name), used in every message.
     public let fileName: String
     /// The first graph input: its name and its shape (nil where the dimension is named, e.g. a batch size).
     public let inputName: String
@@ -24,7 +24,6 @@ public final class OnnxModel {
     static let maxFileBytes = 64 << 20
 
     public convenience init(path: String) throws(WakeError) {
-        let name = path.split(separator: "/").last.map(String.init) ?? path
         let data: Data
         do {
             let attributes = try FileManager.default.attributesOfItem(atPath: path)
@@ -37,7 +36,7 @@ public final class OnnxModel {
         } catch {
             throw WakeError(.fileUnreadable, "\(path): cannot read model file (\(Self.reason(error))): run `make models` to fetch it")
         }
-        try self.init(data: data, fileName: name)
+        try self.init(data: data, fileName: path)
     }
 
     public init(data: Data, fileName: String) throws(WakeError) {

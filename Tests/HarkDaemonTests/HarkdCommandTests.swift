@@ -1,0 +1,165 @@
+import Foundation
+import Testing
+
+/// harkd as users and scripts run it (DESIGN §4): `harkd --input FILE.wav|- --dry-run --events -`
+/// prints one JSON event per line and exits at end of input; `--input alsa:DEVICE` is the live path;
+/// bad input gives one clear line and a non-zero exit, never a crash or a hang.
+@Suite struct HarkdCommandTests {
+    let demo = Repo.testData.appendingPathComponent("demo/demo.wav").path
+
+    func demoTruth() throws -> (start: Double, end: Double) {
+        let entry = try #require(try Manifest().entries.first { $0.path == "demo/demo.wav" })
+        let wake = try #require(entry.wakeWords.first)
+        return (wake.start, wake.end)
+    }
+
+    @Test func demoRecordingGivesOneWakeEvent() throws {
+        let run = try harkd(["--input", demo, "--dry-run", "--events", "-"])
+        #expect(run.status == 0 && run.reason == .exit, "\(run.stderr)")
+        let lines = run.stdout.split(separator: "\n")
+        #expect(lines.count == run.events.count, "every stdout line is one JSON object: \(run.stdout)")
+        let events = run.events
+        try #require(events.count == 1, "\(run.stdout)")
+        let event = events[0]
+        #expect(event["type"] as? String == "wake")
+        #expect(event["word"] as? String == "hey_jarvis")
+        let score = try #require((event["score"] as? NSNumber)?.doubleValue)
+        let t = try #require((event["t"] as? NSNumber)?.doubleValue)
+        #expect(score >= 0.5 && score <= 1)
+        let truth = try demoTruth()
+        #expect(t >= truth.start && t <= truth.end + 1.0, "wake at \(t) s; the phrase is spoken \(truth.start)–\(truth.end) s")
+        #expect(lines.first?.hasPrefix(#"{"type":"wake","word":"hey_jarvis","score":"#) == true)
+    }
+
+    @Test func stdinGivesTheSameEventsAsTheFile() throws {
+        let samples = try readSamples(demo)
+        let raw = samples.withUnsafeBufferPointer { Data(buffer: $0) }
+        let fromStdin = try harkd(["--input", "-", "--dry-run", "--events", "-"], stdin: raw)
+        let fromFile = try harkd(["--input", demo, "--dry-run", "--events", "-"])
+        #expect(fromStdin.status == 0)
+        #expect(!fromStdin.stdout.isEmpty && fromStdin.stdout == fromFile.stdout)
+    }
+
+    @Test func eventsCanGoToAFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("harkd-events-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("events.jsonl").path
+        let run = try harkd(["--input", demo, "--dry-run", "--events", path])
+        #expect(run.status == 0 && run.stdout.isEmpty)
+        let written = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(written.hasPrefix(#"{"type":"wake","word":"hey_jarvis""#) && written.hasSuffix("}\n"))
+    }
+
+    /// The live path through real alsa-lib: the `file` plugin feeds the demo recording to
+    /// `snd_pcm_readi` (DESIGN §5), harkd hears the wake word, and SIGTERM shuts it down cleanly.
+    @Test func alsaCaptureHearsTheWakeWordAndStopsOnSigterm() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("harkd-alsa-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let raw = directory.appendingPathComponent("in.raw")
+        try readSamples(demo).withUnsafeBufferPointer { Data(buffer: $0) }.write(to: raw)
+        let config = directory.appendingPathComponent("asound.conf")
+        try """
+            </usr/share/alsa/alsa.conf>
+            pcm.hark_daemon_test { type file; slave.pcm "null"; file "/dev/null"; infile "\(raw.path)"; format "raw" }
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let run = try harkd(["--input", "alsa:hark_daemon_test", "--dry-run", "--events", "-"],
+                            environment: ["ALSA_CONFIG_PATH": config.path], timeout: 20) { process in
+            sleep(4)
+            process.terminate()
+        }
+        #expect(run.reason == .exit && run.status == 0, "harkd should exit cleanly on SIGTERM: \(run.stderr)")
+        let wakes = run.events.filter { $0["type"] as? String == "wake" }
+        #expect(wakes.count == 1, "\(run.stdout)")
+        #expect(wakes.first?["word"] as? String == "hey_jarvis")
+    }
+
+    @Test func sigintStopsAWaitingDaemon() throws {
+        // stdin stays open and silent: harkd blocks in read until SIGINT.
+        let started = Date()
+        let run = try harkd(["--input", "-", "--events", "-"], timeout: 20) { process in
+            sleep(2)
+            process.interrupt()
+        }
+        #expect(run.reason == .exit && run.status == 0, "\(run.stderr)")
+        #expect(Date().timeIntervalSince(started) < 10)
+    }
+
+    struct BadInput: Sendable, CustomTestStringConvertible {
+        let name: String
+        let arguments: @Sendable (URL) throws -> [String]
+        let expected: String
+        var testDescription: String { name }
+    }
+
+    static let badInputs: [BadInput] = [
+        BadInput(name: "missing WAV", arguments: { _ in ["--input", "/nonexistent/clip.wav"] }, expected: "/nonexistent/clip.wav"),
+        BadInput(name: "WAV that is not PCM", arguments: { dir in
+            ["--input", try writeWAV(dir, "mp3.wav", formatTag: 0x55, dataBytes: 3200, claimedBytes: 3200)]
+        }, expected: "mp3.wav"),
+        BadInput(name: "truncated WAV", arguments: { dir in
+            ["--input", try writeWAV(dir, "cut.wav", formatTag: 1, dataBytes: 1000, claimedBytes: 64_000)]
+        }, expected: "truncated"),
+        BadInput(name: "not a WAV at all", arguments: { dir in
+            let path = dir.appendingPathComponent("notes.wav").path
+            try Data("these are not audio samples".utf8).write(to: URL(fileURLWithPath: path))
+            return ["--input", path]
+        }, expected: "notes.wav"),
+        BadInput(name: "unreadable ALSA device", arguments: { _ in ["--input", "alsa:hark_no_such_device"] }, expected: "hark_no_such_device"),
+        BadInput(name: "missing models", arguments: { _ in ["--models", "/nonexistent/models"] }, expected: "melspectrogram.onnx"),
+        BadInput(name: "truncated wake-word model", arguments: { dir in
+            let models = try copyModels(to: dir)
+            let head = models.appendingPathComponent("hey_jarvis_v0.1.onnx")
+            let bytes = try Data(contentsOf: head)
+            try bytes.prefix(bytes.count / 3).write(to: head)
+            return ["--models", models.path]
+        }, expected: "hey_jarvis_v0.1.onnx"),
+        BadInput(name: "garbage embedding model", arguments: { dir in
+            let models = try copyModels(to: dir)
+            try Data((0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }).write(to: models.appendingPathComponent("embedding_model.onnx"))
+            return ["--models", models.path]
+        }, expected: "embedding_model.onnx"),
+        BadInput(name: "unknown wake word", arguments: { _ in ["--wake-word", "hey_nobody_v9"] }, expected: "hey_nobody_v9"),
+        BadInput(name: "bad threshold", arguments: { _ in ["--wake-word", "hey_jarvis_v0.1:7"] }, expected: "threshold"),
+    ]
+
+    @Test(arguments: badInputs)
+    func badInputGivesOneClearLine(_ bad: BadInput) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("harkd-bad-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var arguments = try bad.arguments(directory)
+        if !arguments.contains("--input") { arguments += ["--input", demo] }
+        let run = try harkd(arguments + ["--dry-run", "--events", "-"], timeout: 30)
+        #expect(run.reason == .exit, "harkd died of a signal")
+        #expect(run.status != 0)
+        let lines = run.stderrLines.filter { $0.hasPrefix("harkd:") }
+        #expect(lines.count == 1, "\(run.stderr)")
+        #expect(lines.first?.contains(bad.expected) == true, "\(run.stderr)")
+        #expect(run.stdout.isEmpty)
+    }
+}
+
+/// A WAV whose header claims `claimedBytes` of data but holds `dataBytes`.
+func writeWAV(_ directory: URL, _ name: String, formatTag: UInt16, dataBytes: Int, claimedBytes: Int) throws -> String {
+    var data = Data()
+    func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) } }
+    data.append(contentsOf: Array("RIFF".utf8)); append(UInt32(36 + claimedBytes))
+    data.append(contentsOf: Array("WAVEfmt ".utf8)); append(UInt32(16))
+    append(formatTag); append(UInt16(1)); append(UInt32(16_000)); append(UInt32(32_000)); append(UInt16(2)); append(UInt16(16))
+    data.append(contentsOf: Array("data".utf8)); append(UInt32(claimedBytes))
+    data.append(Data(count: dataBytes))
+    let path = directory.appendingPathComponent(name).path
+    try data.write(to: URL(fileURLWithPath: path))
+    return path
+}
+
+func copyModels(to directory: URL) throws -> URL {
+    let models = directory.appendingPathComponent("models")
+    try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
+    for name in ["melspectrogram", "embedding_model", "hey_jarvis_v0.1"] {
+        try FileManager.default.copyItem(atPath: "\(Repo.models)/\(name).onnx", toPath: models.appendingPathComponent("\(name).onnx").path)
+    }
+    return models
+}
