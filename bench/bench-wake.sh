@@ -6,14 +6,15 @@
 #
 # Environment: HARKD (default .build/release/harkd), BENCH_RUNS (default 5), BENCH_AUDIO
 # (default build/bench), WAKE_WORD (default hey_jarvis_v0.1), PYTHON (default .venv/bin/python).
-# Needs: the venv's Python (and nothing else: CPU time and peak RSS come from wait4(2)). Exits 0 whether or not the
-# targets are met (it is a benchmark, not a test); non-zero only when it cannot measure.
+# Needs only the venv's Python (CPU time and peak RSS come from wait4(2); no /usr/bin/time, no sox).
+# Exits 0 whether or not the targets are met (it is a benchmark, not a test); non-zero only when it
+# cannot measure.
 #
 # Method (CPU time, not wall time, so that other load on the machine matters little):
 #  * harkd: user+sys CPU time and peak RSS of the whole process from wait4(2) (the rusage that
 #    /usr/bin/time -f "%U %S %M" prints, at microsecond instead of 10 ms resolution; the timing
-#    helper's own Python start-up is not in the child's rusage), once on the 60 s file and once on its first second (build/bench/*_1s.wav, cut here from the
-#    same file). Startup (model loading, planning, process start) and the first second cancel in
+#    helper's own Python start-up is not in the child's rusage), once on the 60 s file and once on
+#    its first second (build/bench/*_1s.wav, cut here from the same file). Startup (model loading, planning, process start) and the first second cancel in
 #    the difference, so
 #        harkd cpu per audio second = (cpu(60 s file) - cpu(1 s clip)) / (audio(60 s) - audio(1 s))
 #    where audio counts whole 1280-sample chunks only (0.96 s for the 1 s clip), as both sides
@@ -21,10 +22,11 @@
 #  * reference: bench/wake_reference.py's cpu_s (time.process_time, all threads) of its streaming
 #    loop, which excludes imports and model loading, over the same 60 s file (750 chunks).
 #    Neither side is charged its start-up, so the two figures are the steady streaming cost.
+#  * harkd is copied to a temporary file first, so a rebuild of .build during the run changes nothing.
 #  * each figure is the median of BENCH_RUNS runs; the runs of harkd and of the reference are
 #    interleaved (ref, harkd 60 s, harkd 1 s, ...) so that both see the same background load.
-#  * RSS: harkd's peak resident set (ru_maxrss, KiB, = /usr/bin/time's %M) with one wake word on the speech file, the maximum
-#    over its runs, printed in MB = MiB (KiB / 1024). The reference Python process's peak is shown
+#  * RSS: harkd's peak resident set (ru_maxrss, KiB, = /usr/bin/time's %M) with one wake word on
+#    the speech file, the maximum over its runs, printed in MB = MiB (KiB / 1024). The reference Python process's peak is shown
 #    for information only (it includes the interpreter, numpy and onnxruntime).
 #  * harkd --no-gate on the speech file is measured the same way, for information: what the
 #    voice-activity gate saves.
