@@ -14,8 +14,8 @@
 #  * harkd: user+sys CPU time and peak RSS of the whole process from wait4(2) (the rusage that
 #    /usr/bin/time -f "%U %S %M" prints, at microsecond instead of 10 ms resolution; the timing
 #    helper's own Python start-up is not in the child's rusage), once on the 60 s file and once on
-#    its first second (build/bench/*_1s.wav, cut here from the same file). Startup (model loading, planning, process start) and the first second cancel in
-#    the difference, so
+#    its first second (build/bench/*_1s.wav, cut here from the same file). Startup (model loading,
+#    planning, process start) and the first second cancel in the difference, so
 #        harkd cpu per audio second = (cpu(60 s file) - cpu(1 s clip)) / (audio(60 s) - audio(1 s))
 #    where audio counts whole 1280-sample chunks only (0.96 s for the 1 s clip), as both sides
 #    process. A difference below 0 (timer noise, near silence) is reported as 0.
@@ -26,8 +26,8 @@
 #  * each figure is the median of BENCH_RUNS runs; the runs of harkd and of the reference are
 #    interleaved (ref, harkd 60 s, harkd 1 s, ...) so that both see the same background load.
 #  * RSS: harkd's peak resident set (ru_maxrss, KiB, = /usr/bin/time's %M) with one wake word on
-#    the speech file, the maximum over its runs, printed in MB = MiB (KiB / 1024). The reference Python process's peak is shown
-#    for information only (it includes the interpreter, numpy and onnxruntime).
+#    the speech file, the maximum over its runs, printed in MB = MiB (KiB / 1024). The reference
+#    Python process's peak is shown for information only (it includes the interpreter, numpy and onnxruntime).
 #  * harkd --no-gate on the speech file is measured the same way, for information: what the
 #    voice-activity gate saves.
 # Output: a table per condition (harkd, reference, ratio harkd/reference, target, PASS/FAIL), and
