@@ -1,4 +1,4 @@
-// How `run` covers the columns and rows of C with tiles, and the zero-padded copy of a narrow B.
+// How `run` covers the columns and rows of C with tiles, and the copies of B it makes for some shapes.
 
 extension Sgemm {
     /// Calls `body(column, width, lanes)` for column windows [column, column + width) that cover
@@ -57,6 +57,30 @@ extension Sgemm {
         if k > 0 {
             let last = padded + (k - 1) * width
             for j in 0..<width { last[j] = j < n ? b[(k - 1) * ldb + j] : 0 }
+        }
+    }
+
+    /// The windows of `run` with each full-width window of B first copied to `panel`
+    /// (k × 2·Wide.scalarCount floats), which every row block then reads contiguously.
+    static func copiedWindows(m: Int, n: Int, panel: UnsafeMutablePointer<Float>, _ o: Operands) {
+        let w = Wide.scalarCount
+        forEachWindow(n: n, widest: 2 * w, narrowest: 4) { column, width, lanes in
+            guard width == 2 * w else {
+                forEachRowBlock(m: m) { row, rows in
+                    tile(width: width, rows: rows, row: row, column: column, lanes: lanes, o)
+                }
+                return
+            }
+            for p in 0..<o.k {
+                let row = o.b + p * o.ldb + column, out = UnsafeMutableRawPointer(panel + p * 2 * w)
+                out.storeBytes(of: load(Wide.self, row), as: Wide.self)
+                out.storeBytes(of: load(Wide.self, row + w), toByteOffset: w * MemoryLayout<Float>.stride, as: Wide.self)
+            }
+            let copied = Operands(k: o.k, a: o.a, lda: o.lda, aStep: 1, b: UnsafePointer(panel), ldb: 2 * w,
+                                  c: o.c + column, ldc: o.ldc, bias: o.bias, accumulate: o.accumulate)
+            forEachRowBlock(m: m) { row, rows in
+                tile(width: width, rows: rows, row: row, column: 0, lanes: lanes, copied)
+            }
         }
     }
 }

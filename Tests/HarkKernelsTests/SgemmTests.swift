@@ -36,6 +36,14 @@ import Darwin
         }
     }
 
+    @Test("Given B rows a multiple of 1 KiB apart (copied to a panel on AVX-512), when run, then it matches")
+    func aliasedRowsOfB() {
+        for (m, n, k) in [(7, 33, 5), (13, 100, 31), (48, 256, 144), (12, 70, 9)] {
+            check(Problem(m: m, n: n, k: k, ldb: 256, ldc: n + 1, bias: true, accumulate: true))
+            check(Problem(m: m, n: n, k: k, ldb: 512, bias: false, accumulate: false))
+        }
+    }
+
     @Test("Given widths around every tile width, when run, then each column is computed once",
           arguments: [4, 6, 8, 9, 11, 15, 16, 20, 24, 25, 32, 40, 47, 48, 56, 63, 64, 65, 96, 127, 128, 129, 200])
     func columnWindows(n: Int) {
