@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import HarkAudio
 import Logging
 import ServiceLifecycle
@@ -31,7 +35,7 @@ public final class AudioPipelineService: Service, Sendable {
         let source = state.source
         try await withGracefulShutdownHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let thread = Thread { [state, sink, logger] in
+                startThread { [state, sink, logger] in
                     do {
                         try Self.loop(state, sink: sink, logger: logger)
                         continuation.resume()
@@ -39,8 +43,6 @@ public final class AudioPipelineService: Service, Sendable {
                         continuation.resume(throwing: error)
                     }
                 }
-                thread.name = "hark-audio"
-                thread.start()
             }
         } onGracefulShutdown: {
             source.cancel()
@@ -79,4 +81,22 @@ public final class AudioPipelineService: Service, Sendable {
             "overruns": "\(state.source.counters.overruns)",
         ])
     }
+}
+
+/// Runs `body` on a new detached POSIX thread (the blocking audio loop must not occupy a thread of
+/// Swift's cooperative pool).
+func startThread(_ body: @escaping @Sendable () -> Void) {
+    final class Box: Sendable {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+    let box = Unmanaged.passRetained(Box(body)).toOpaque()
+    var thread = pthread_t()
+    let result = pthread_create(&thread, nil, { pointer in
+        let box = Unmanaged<Box>.fromOpaque(pointer!).takeRetainedValue()
+        box.body()
+        return nil
+    }, box)
+    precondition(result == 0, "pthread_create failed (\(result))")
+    pthread_detach(thread)
 }

@@ -1,5 +1,3 @@
-import Foundation
-
 /// An event of the public contract (DESIGN §4): one JSON object per line, `type` first.
 /// `t` values are seconds of audio from the start of the input.
 public enum Event: Sendable, Equatable {
@@ -20,12 +18,13 @@ public enum Event: Sendable, Equatable {
     /// A JSON number rounded to `digits` decimals, without trailing zeros ("1.28", "0.9713", "2").
     static func number(_ value: Double, digits: Int) -> String {
         guard value.isFinite else { return "null" }
-        var text = String(format: "%.\(digits)f", value)
-        if text.contains(".") {
-            while text.hasSuffix("0") { text.removeLast() }
-            if text.hasSuffix(".") { text.removeLast() }
-        }
-        return text == "-0" ? "0" : text
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let rounded = (value * scale).rounded() / scale
+        if rounded == 0 { return "0" }
+        if rounded == rounded.rounded(), abs(rounded) < 1e15 { return String(Int64(rounded)) }
+        // The shortest decimal that reads back as `rounded`: at most `digits` decimals.
+        return "\(rounded)"
     }
 
     /// A JSON string literal with the escapes RFC 8259 §7 requires.
@@ -38,7 +37,9 @@ public enum Event: Sendable, Equatable {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default: out.unicodeScalars.append(scalar)
             }
         }

@@ -1,37 +1,54 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
 
-/// Where events go: one JSON object per line, written whole and flushed, from any thread.
+/// Where events go: one JSON object per line, each written whole with one `write`, from any thread.
 public final class EventSink: Sendable {
-    private let handle: FileHandle?
-    private let lock = NSLock()
+    /// The file descriptor, or -1 to drop events; guarded so lines never interleave.
+    private let fd: Mutex<Int32>
+    private let ownsDescriptor: Bool
 
     /// `destination`: "-" for standard output, a path to append to, or nil to drop events.
     public init(destination: String?) throws {
         switch destination {
         case nil:
-            handle = nil
+            fd = Mutex(-1)
+            ownsDescriptor = false
         case "-":
-            handle = FileHandle.standardOutput
+            fd = Mutex(STDOUT_FILENO)
+            ownsDescriptor = false
         case let path?:
-            if !FileManager.default.fileExists(atPath: path) {
-                guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                    throw DaemonError("cannot create events file '\(path)': check the directory exists and is writable")
-                }
+            let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+            guard descriptor >= 0 else {
+                throw DaemonError("cannot open events file '\(path)' for appending (\(String(cString: strerror(errno)))): check the directory exists and is writable")
             }
-            guard let file = FileHandle(forWritingAtPath: path) else {
-                throw DaemonError("cannot open events file '\(path)' for writing")
-            }
-            file.seekToEndOfFile()
-            handle = file
+            fd = Mutex(descriptor)
+            ownsDescriptor = true
         }
     }
 
+    deinit {
+        if ownsDescriptor { fd.withLock { _ = close($0) } }
+    }
+
     public func emit(_ event: Event) {
-        guard let handle else { return }
-        let line = Data((event.jsonLine + "\n").utf8)
-        lock.lock()
-        defer { lock.unlock() }
-        handle.write(line)
+        var line = event.jsonLine + "\n"
+        fd.withLock { descriptor in
+            guard descriptor >= 0 else { return }
+            line.withUTF8 { bytes in
+                var offset = 0
+                while offset < bytes.count {
+                    let n = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                    if n < 0 && errno == EINTR { continue }
+                    // A closed reader (EPIPE) or a full disk loses this event, never the daemon.
+                    guard n > 0 else { return }
+                    offset += n
+                }
+            }
+        }
     }
 }
 

@@ -15,8 +15,8 @@ public final class WakePipeline {
         }
         /// The word as events name it: the model name without its version ("hey_jarvis").
         public var word: String {
-            guard let range = model.range(of: #"_v[0-9]+(\.[0-9]+)*$"#, options: .regularExpression) else { return model }
-            return String(model[..<range.lowerBound])
+            guard let match = model.firstMatch(of: /_v[0-9]+(\.[0-9]+)*$/) else { return model }
+            return String(model[..<match.range.lowerBound])
         }
     }
 

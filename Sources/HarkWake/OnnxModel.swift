@@ -1,4 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import SwiftProtobuf
 
 /// An ONNX model file, read and checked as untrusted input.
@@ -24,19 +33,39 @@ public final class OnnxModel {
     static let maxFileBytes = 64 << 20
 
     public convenience init(path: String) throws(WakeError) {
-        let data: Data
-        do {
-            let attributes = try FileManager.default.attributesOfItem(atPath: path)
-            if let size = attributes[.size] as? Int, size > Self.maxFileBytes {
-                throw WakeError(.fileUnreadable, "\(path): model file is \(size) bytes, larger than the \(Self.maxFileBytes >> 20) MiB a wake-word model may be")
-            }
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch let error as WakeError {
-            throw error
-        } catch {
-            throw WakeError(.fileUnreadable, "\(path): cannot read model file (\(Self.reason(error))): run `make models` to fetch it")
+        try self.init(data: Self.read(path), fileName: path)
+    }
+
+    /// The whole file, read with POSIX calls so the message can carry the errno text.
+    static func read(_ path: String) throws(WakeError) -> Data {
+        func failure(_ what: String) -> WakeError {
+            WakeError(.fileUnreadable, "\(path): cannot \(what) model file (\(String(cString: strerror(errno)))): run `make models` to fetch it")
         }
-        try self.init(data: data, fileName: path)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw failure("open") }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw failure("inspect") }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw WakeError(.fileUnreadable, "\(path): not a regular file")
+        }
+        let size = Int(info.st_size)
+        guard size <= maxFileBytes else {
+            throw WakeError(.fileUnreadable, "\(path): model file is \(size) bytes, larger than the \(maxFileBytes >> 20) MiB a wake-word model may be")
+        }
+        var data = Data(count: size)
+        var done = 0
+        let ok = data.withUnsafeMutableBytes { buffer -> Bool in
+            while done < size {
+                let n = Glibc.read(fd, buffer.baseAddress! + done, size - done)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { return false }
+                done += n
+            }
+            return true
+        }
+        guard ok else { throw failure("read") }
+        return data
     }
 
     public init(data: Data, fileName: String) throws(WakeError) {
@@ -93,12 +122,6 @@ public final class OnnxModel {
         return try planner.plan(graph: graph, inputName: inputName, inputShape: shape)
     }
 
-    static func reason(_ error: any Error) -> String {
-        if let error = error as? CocoaError, let underlying = error.underlying as? POSIXError {
-            return String(cString: strerror(underlying.code.rawValue))
-        }
-        return (error as NSError).localizedDescription
-    }
 }
 
 extension OnnxValue {

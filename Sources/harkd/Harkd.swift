@@ -1,5 +1,7 @@
 import ArgumentParser
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import HarkAudio
 import HarkDaemon
 import Logging
@@ -26,7 +28,7 @@ struct Harkd: AsyncParsableCommand {
     var dryRun = false
 
     @Option(help: "Directory holding the openWakeWord models (make models puts them in ./models).")
-    var models = ProcessInfo.processInfo.environment["HARK_MODELS"] ?? "models"
+    var models = getenv("HARK_MODELS").map { String(cString: $0) } ?? "models"
 
     @Option(name: .customLong("wake-word"), help: "A wake-word model and optional threshold, e.g. hey_jarvis_v0.1:0.5 (repeatable).")
     var wakeWords: [String] = ["hey_jarvis_v0.1"]
@@ -64,14 +66,15 @@ struct Harkd: AsyncParsableCommand {
             ))
             try await group.run()
         } catch {
-            FileHandle.standardError.write(Data("harkd: \(Self.oneLine(error))\n".utf8))
+            var line = "harkd: \(Self.oneLine(error))\n"
+            line.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
             throw ExitCode.failure
         }
     }
 
     static func parseWakeWord(_ text: String) throws -> WakePipeline.WakeWord {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count <= 2, let name = parts.first, !name.isEmpty, !name.contains("/") else {
+        guard parts.count <= 2, let name = parts.first, !name.isEmpty, !name.contains(where: { $0 == "/" }) else {
             throw DaemonError("--wake-word '\(text)': expected MODEL or MODEL:THRESHOLD, e.g. hey_jarvis_v0.1:0.5")
         }
         var word = WakePipeline.WakeWord(model: String(name))
@@ -87,7 +90,7 @@ struct Harkd: AsyncParsableCommand {
     /// Errors are reported on one line; ServiceGroup wraps a service's error, so unwrap it.
     static func oneLine(_ error: any Error) -> String {
         if let group = error as? ServiceGroupError { return "\(group)" }
-        return "\(error)".replacingOccurrences(of: "\n", with: " ")
+        return "\(error)".split(separator: "\n").joined(separator: " ")
     }
 }
 

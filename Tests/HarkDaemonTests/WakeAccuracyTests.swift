@@ -11,7 +11,7 @@ import Testing
     func wakeEvents(_ path: String) throws -> [(score: Double, t: Double)] {
         let pipeline = try WakePipeline(
             configuration: .init(modelsDirectory: Repo.models, wakeWords: [.init(model: "hey_jarvis_v0.1")]),
-            logger: Logger(label: "test"))
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let samples = try readSamples(Repo.testData.appendingPathComponent(path).path)
         var events: [(Double, Double)] = []
         samples.withUnsafeBufferPointer { all in

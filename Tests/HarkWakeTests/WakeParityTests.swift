@@ -59,6 +59,7 @@ import Testing
         let scores = streamScores(engine, try samples(fixture))
         #expect(scores.count == fixture.scores.count)
         let (worst, chunk) = largestDifference(scores, fixture.scores, where: { _ in true })
+        print("parity \(fixture.file): \(scores.count) chunks, largest |difference| \(worst) at chunk \(chunk)")
         #expect(worst <= 0.005, "chunk \(chunk): \(scores[chunk]) vs reference \(fixture.scores[chunk])")
         #expect(scores.indices.filter { scores[$0] >= fixture.threshold } == fixture.aboveThreshold)
     }
