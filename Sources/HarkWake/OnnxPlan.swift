@@ -64,6 +64,8 @@ struct Planner {
     let fileName: String
     let opset: Int
     var allocatedBytes = 0
+    /// Working memory shared by the plan's kernels (they run one after another), e.g. im2col columns.
+    let scratch = Scratch()
 
     init(fileName: String, opset: Int) {
         self.fileName = fileName
@@ -132,7 +134,7 @@ struct Planner {
             }
             inputs.append(value)
         }
-        let context = try OpContext(node: node, inputs: inputs, opset: opset)
+        let context = try OpContext(node: node, inputs: inputs, opset: opset, scratch: scratch)
         let planned: Planned
         if node.opType == "If" {
             planned = try planIf(context, scope: scope, steps: &steps)
@@ -223,12 +225,14 @@ struct OpContext {
     let node: Onnx_NodeProto
     let inputs: [OnnxValue?]
     let opset: Int
+    let scratch: Scratch
     private let attributes: [String: Onnx_AttributeProto]
 
-    init(node: Onnx_NodeProto, inputs: [OnnxValue?], opset: Int) throws(OpError) {
+    init(node: Onnx_NodeProto, inputs: [OnnxValue?], opset: Int, scratch: Scratch) throws(OpError) {
         self.node = node
         self.inputs = inputs
         self.opset = opset
+        self.scratch = scratch
         var attributes: [String: Onnx_AttributeProto] = [:]
         for attribute in node.attribute {
             guard attributes[attribute.name] == nil else { throw OpError(.invalidGraph, "attribute '\(attribute.name)' appears twice") }
@@ -313,5 +317,26 @@ struct OpContext {
         for name in attributes.keys where !names.contains(name) {
             throw OpError(.unsupportedModel, "attribute '\(name)' is not supported")
         }
+    }
+}
+
+/// One growable float buffer shared by the kernels of a plan. Operators reserve what they need while
+/// the plan is built; kernels read `pointer` when they run, after the last reservation.
+final class Scratch {
+    private(set) var pointer: UnsafeMutablePointer<Float>
+    private(set) var capacity: Int
+
+    init() {
+        capacity = 0
+        pointer = .allocate(capacity: 1)
+    }
+
+    deinit { pointer.deallocate() }
+
+    func reserve(_ count: Int) {
+        guard count > capacity else { return }
+        pointer.deallocate()
+        pointer = .allocate(capacity: count)
+        capacity = count
     }
 }

@@ -77,14 +77,14 @@ extension Ops {
         _ = try elementCount([rows, columns])
         let out = try OnnxValue.checked(type: .float32, shape: [batch, outChannels] + outSpatial)
         let direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && window.padEnd.allSatisfy { $0 == 0 }
-        let cols = direct ? nil : UnsafeMutableBufferPointer<Float>.allocate(capacity: rows * columns)
-        let keep = Retained(cols)
+        let scratch = c.scratch
+        if !direct { scratch.reserve(rows * columns) }
         return Planned([out], kernel: {
-            _ = keep
             for b in 0..<batch {
                 let image = x.f + b * channels * height * width
                 var source = UnsafePointer(image)
-                if let cols = cols?.baseAddress {
+                if !direct {
+                    let cols = scratch.pointer
                     im2col(image, channels: channels, height: height, width: width, kh: kh, kw: kw,
                            oh: oh, ow: ow, sh: sh, sw: sw, dh: dh, dw: dw, ph: ph, pw: pw, into: cols)
                     source = UnsafePointer(cols)
@@ -203,11 +203,4 @@ extension Ops {
             }
         })
     }
-}
-
-/// Keeps a scratch buffer alive as long as the kernel that uses it, and frees it after.
-final class Retained {
-    let buffer: UnsafeMutableBufferPointer<Float>?
-    init(_ buffer: UnsafeMutableBufferPointer<Float>?) { self.buffer = buffer }
-    deinit { buffer?.deallocate() }
 }

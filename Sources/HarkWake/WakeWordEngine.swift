@@ -40,7 +40,8 @@ public final class WakeWordEngine {
     /// A head whose last score is at least this keeps the models running after the gate closes.
     public var holdScore: Float = 0.001
 
-    private let melFirst: OnnxPlan
+    /// The melspectrogram on the first chunk alone (1280 samples); released once it can no longer be needed.
+    private var melFirst: OnnxPlan?
     private let mel: OnnxPlan
     private let embedding: OnnxPlan
     private let raw: SlidingRows
@@ -54,8 +55,10 @@ public final class WakeWordEngine {
 
     /// Loads the shared models from `directory` (melspectrogram.onnx, embedding_model.onnx) and the heads.
     public init(directory: String, heads specs: [(name: String, path: String, threshold: Float)]) throws(WakeError) {
-        melFirst = try OnnxModel(path: "\(directory)/melspectrogram.onnx").plan(inputShape: [1, Self.chunkSamples])
-        mel = try OnnxModel(path: "\(directory)/melspectrogram.onnx").plan(inputShape: [1, Self.chunkSamples + Self.melContext])
+        let melModel = try OnnxModel(path: "\(directory)/melspectrogram.onnx")
+        let melFirst = try melModel.plan(inputShape: [1, Self.chunkSamples])
+        self.melFirst = melFirst
+        mel = try melModel.plan(inputShape: [1, Self.chunkSamples + Self.melContext])
         embedding = try OnnxModel(path: "\(directory)/embedding_model.onnx").plan(inputShape: [1, Self.melWindow, Self.melBins, 1])
         guard embedding.output().values.count == Self.embeddingWidth else {
             throw WakeError(.unsupportedModel, "embedding_model.onnx: output has \(embedding.output().values.count) values, expected \(Self.embeddingWidth)")
@@ -130,6 +133,7 @@ public final class WakeWordEngine {
         chunksComputed += 1
         // Pre-roll: frames and embeddings of skipped chunks that the scores from here on depend on.
         for j in max(lastMelChunk + 1, c - melBackfill)...c { appendFrames(chunk: j, current: c) }
+        melFirst = nil
         for j in max(lastFeatureChunk + 1, c - featureBackfill)...c { appendEmbedding(chunk: j, current: c) }
         var crossed: [Int] = []
         for (k, head) in heads.enumerated() {
@@ -144,7 +148,7 @@ public final class WakeWordEngine {
 
     /// Mel frames for chunk `j` (which ended `current − j` chunks ago) from the raw samples.
     private func appendFrames(chunk j: Int, current c: Int) {
-        let plan = j == 0 ? melFirst : mel
+        let plan = j == 0 ? melFirst! : mel
         let count = plan.inputCount
         let end = (c - j) * Self.chunkSamples
         plan.inputBuffer.baseAddress!.update(from: raw.rows(last: count, endingBefore: end), count: count)
