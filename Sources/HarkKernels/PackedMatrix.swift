@@ -18,7 +18,8 @@ public struct PackedMatrix: Sendable {
     /// Rows per panel, a multiple of 6 (the tile height) and of the vector width.
     static let panelRows = 3 * Sgemm.Wide.scalarCount
 
-    /// The panels described above.
+    /// The panels described above, from `panelOffset(_:)` on: the array has 16 floats to spare, so
+    /// that the panels can start on a 64-byte boundary wherever the array's storage lies.
     let panels: [Float]
     /// A itself, row-major with leading dimension `columns`.
     let rowMajor: [Float]
@@ -29,19 +30,37 @@ public struct PackedMatrix: Sendable {
                      "PackedMatrix: bad shape rows=\(rows) columns=\(columns) lda=\(lda)")
         let height = Self.panelRows
         let panels = (rows + height - 1) / height
-        // At least one element each, so that their base addresses exist when k = 0.
-        var packed = [Float](repeating: 0, count: max(panels * height * columns, 1))
+        // Both non-empty, so that their base addresses exist when k = 0.
+        var packed = [Float](repeating: 0, count: panels * height * columns + Self.alignmentSlack)
         var rowMajor = [Float](repeating: 0, count: max(rows * columns, 1))
-        for i in 0..<rows {
-            for p in 0..<columns {
-                packed[(i / height) * height * columns + p * height + i % height] = a[i * lda + p]
-                rowMajor[i * columns + p] = a[i * lda + p]
+        packed.withUnsafeMutableBufferPointer { packed in
+            let start = packed.baseAddress! + Self.panelOffset(packed.baseAddress!)
+            for i in 0..<rows {
+                for p in 0..<columns {
+                    start[(i / height) * height * columns + p * height + i % height] = a[i * lda + p]
+                }
             }
+        }
+        for i in 0..<rows {
+            for p in 0..<columns { rowMajor[i * columns + p] = a[i * lda + p] }
         }
         self.rows = rows
         self.columns = columns
         self.panels = packed
         self.rowMajor = rowMajor
+    }
+
+    /// Floats allocated past the panels, so that they can start on a 64-byte boundary.
+    static let alignmentSlack = 16
+
+    /// How many floats into storage at `base` the panels start: at the first 64-byte boundary.
+    /// Panel loads that straddle cache lines measured up to 1.7× slower (96×288×1 on AVX-512: 32
+    /// against 55 GFLOP/s).
+    @inline(__always)
+    static func panelOffset(_ base: UnsafeRawPointer) -> Int {
+        // Float storage is 4-byte aligned, so the distance to the boundary is whole floats.
+        let misalignment = Int(bitPattern: base) % 64
+        return misalignment == 0 ? 0 : (64 - misalignment) / 4
     }
 
     /// Packs A[rows × columns] given as a row-major array.

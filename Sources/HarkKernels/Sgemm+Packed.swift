@@ -26,7 +26,8 @@ extension Sgemm {
         a.panels.withUnsafeBufferPointer { panels in
             for panel in 0..<((m + height - 1) / height) {
                 let row = panel * height
-                let o = Operands(k: k, a: panels.baseAddress! + panel * height * k, lda: 1, aStep: height,
+                let start = panels.baseAddress! + PackedMatrix.panelOffset(panels.baseAddress!)
+                let o = Operands(k: k, a: start + panel * height * k, lda: 1, aStep: height,
                                  b: b, ldb: ldb, c: c + row * ldc, ldc: ldc,
                                  bias: bias.map { $0 + row }, accumulate: accumulate)
                 let rows = min(height, m - row)

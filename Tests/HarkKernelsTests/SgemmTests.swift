@@ -36,11 +36,22 @@ import Darwin
         }
     }
 
-    @Test("Given B rows a multiple of 1 KiB apart (copied to a panel on AVX-512), when run, then it matches")
-    func aliasedRowsOfB() {
-        for (m, n, k) in [(7, 33, 5), (13, 100, 31), (48, 256, 144), (12, 70, 9)] {
-            check(Problem(m: m, n: n, k: k, ldb: 256, ldc: n + 1, bias: true, accumulate: true))
-            check(Problem(m: m, n: n, k: k, ldb: 512, bias: false, accumulate: false))
+    @Test("Given long k and m leaving 1 to 11 rows past blocks of six or twelve, when run, then it matches",
+          arguments: [13, 17, 19, 23, 24, 31])
+    func longK(m: Int) {
+        for (n, k) in [(40, 200), (33, 193), (16, 192), (12, 257), (64, 300)] {
+            check(Problem(m: m, n: n, k: k, ldc: n + 2, bias: true, accumulate: true))
+        }
+        check(Problem(m: m, n: 70, k: 191, bias: false, accumulate: false))
+    }
+
+    @Test("Given B on and off 64-byte boundaries (off: copied window by window on AVX-512), when run, then it matches")
+    func alignmentOfB() {
+        // B ends at a page boundary, so it starts 64-byte aligned exactly when its size is a multiple of 64 bytes.
+        for (m, n, k, ldb) in [(13, 64, 10, 64), (13, 64, 10, 65), (7, 100, 31, 256), (48, 256, 144, 256),
+                               (12, 70, 9, 512), (25, 40, 33, 48), (25, 40, 33, 41)] {
+            check(Problem(m: m, n: n, k: k, ldb: ldb, ldc: n + 1, bias: true, accumulate: true))
+            check(Problem(m: m, n: n, k: k, ldb: ldb, bias: false, accumulate: false))
         }
     }
 

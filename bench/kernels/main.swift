@@ -72,7 +72,8 @@ struct Result { let fast: Double; let packed: Double; let reference: Double }
 func measure(_ s: Shape) -> Result {
     var random = Random()
     func randomBuffer(_ count: Int) -> UnsafeMutablePointer<Float> {
-        let p = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        // 64-byte aligned, as the interpreter should allocate: see Sgemm.run on B's alignment.
+        let p = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64).bindMemory(to: Float.self, capacity: count)
         for i in 0..<count { p[i] = random.next() }
         return p
     }
