@@ -112,14 +112,23 @@ public final class OnnxModel {
 
     /// Builds an executable plan for one concrete input shape: every node is checked, every shape
     /// computed, every buffer allocated, and everything that does not depend on the input folded.
-    public func plan(inputShape shape: [Int]) throws(WakeError) -> OnnxPlan {
+    /// With `slidingAxis` and `slidingStep`, the plan can also run incrementally on an input that
+    /// moves by `slidingStep` rows along that axis between runs (see `OnnxPlan.runIncremental`).
+    public func plan(inputShape shape: [Int], slidingAxis: Int? = nil, slidingStep: Int = 0) throws(WakeError) -> OnnxPlan {
         guard shape.count == inputShape.count,
               zip(shape, inputShape).allSatisfy({ given, declared in given > 0 && (declared == nil || declared == given) }) else {
             let declared = inputShape.map { $0.map(String.init) ?? "?" }.joined(separator: ",")
             throw WakeError(.invalidArgument, "\(fileName): input shape \(describe(shape)) does not fit the model's input '\(inputName)' [\(declared)]")
         }
+        var slide: Slide?
+        if let axis = slidingAxis {
+            guard axis >= 0, axis < shape.count, slidingStep > 0, slidingStep <= shape[axis] else {
+                throw WakeError(.invalidArgument, "\(fileName): cannot slide \(slidingStep) rows along axis \(axis) of \(describe(shape))")
+            }
+            slide = Slide(axis: axis, step: slidingStep)
+        }
         var planner = Planner(fileName: fileName, opset: opset)
-        return try planner.plan(graph: graph, inputName: inputName, inputShape: shape)
+        return try planner.plan(graph: graph, inputName: inputName, inputShape: shape, slide: slide)
     }
 
 }

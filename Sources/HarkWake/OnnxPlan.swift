@@ -6,13 +6,27 @@ public final class OnnxPlan {
     let input: OnnxValue
     let outputs: [OnnxValue]
     let steps: [() -> Void]
+    let incrementalSteps: [() -> Void]?
 
-    init(fileName: String, input: OnnxValue, outputs: [OnnxValue], steps: [() -> Void]) {
+    init(fileName: String, input: OnnxValue, outputs: [OnnxValue], steps: [() -> Void], incrementalSteps: [() -> Void]?) {
         self.fileName = fileName
         self.inputShape = input.shape
         self.input = input
         self.outputs = outputs
         self.steps = steps
+        self.incrementalSteps = incrementalSteps
+    }
+
+    /// Whether `runIncremental()` is available: the plan was built with a sliding axis and every
+    /// operator on the way can compute just the newest rows.
+    public var supportsIncremental: Bool { incrementalSteps != nil }
+
+    /// Runs on an input that is the previous run's input moved by the sliding step along the sliding
+    /// axis: each operator keeps its previous rows (moved) and computes only the newest ones.
+    /// Only valid right after a `run()` or `runIncremental()` on the previous window.
+    public func runIncremental() {
+        guard let incrementalSteps else { return run() }
+        for step in incrementalSteps { step() }
     }
 
     /// Number of input elements (the product of `inputShape`).
@@ -72,7 +86,10 @@ struct Planner {
         self.opset = opset
     }
 
-    mutating func plan(graph: Onnx_GraphProto, inputName: String, inputShape: [Int]) throws(WakeError) -> OnnxPlan {
+    /// Kernels that compute only the newest rows, one per dynamic node; nil once a node has none.
+    var incrementalSteps: [() -> Void]? = []
+
+    mutating func plan(graph: Onnx_GraphProto, inputName: String, inputShape: [Int], slide: Slide? = nil) throws(WakeError) -> OnnxPlan {
         let scope = Scope()
         for tensor in graph.initializer {
             do {
@@ -82,13 +99,15 @@ struct Planner {
             }
         }
         let input = OnnxValue(type: .float32, shape: inputShape)
+        input.slide = slide
+        if slide == nil { incrementalSteps = nil }
         scope[inputName] = input
         var steps: [() -> Void] = []
         let outputs = try plan(graph: graph, scope: scope, steps: &steps)
         for (value, info) in zip(outputs, graph.output) where !value.type.isFloat {
             throw WakeError(.unsupportedModel, "\(fileName): graph output '\(info.name)' is \(value.type), not float32")
         }
-        return OnnxPlan(fileName: fileName, input: input, outputs: outputs, steps: steps)
+        return OnnxPlan(fileName: fileName, input: input, outputs: outputs, steps: steps, incrementalSteps: incrementalSteps)
     }
 
     /// Plans the nodes of `graph` into `steps` and returns its outputs.
@@ -153,9 +172,17 @@ struct Planner {
         if let kernel = planned.kernel {
             if inputs.allSatisfy({ $0?.isConstant ?? true }) {
                 kernel()
-                for value in planned.outputs { value.isConstant = true }
+                for value in planned.outputs {
+                    value.isConstant = true
+                    value.slide = nil
+                }
             } else {
                 steps.append(kernel)
+                if let tail = planned.tail {
+                    incrementalSteps?.append(tail)
+                } else {
+                    incrementalSteps = nil
+                }
             }
         }
         for (name, value) in zip(node.output, planned.outputs) where !name.isEmpty {
@@ -175,6 +202,7 @@ struct Planner {
             let outputs = try plan(graph: cond.int(at: 0) != 0 ? thenGraph : elseGraph, scope: Scope(parent: scope), steps: &steps)
             return Planned(outputs, kernel: nil)
         }
+        incrementalSteps = nil
         var thenSteps: [() -> Void] = []
         var elseSteps: [() -> Void] = []
         let thenOutputs = try plan(graph: thenGraph, scope: Scope(parent: scope), steps: &thenSteps)
@@ -214,9 +242,13 @@ func copyElements(_ from: OnnxValue, _ to: OnnxValue) {
 struct Planned {
     let outputs: [OnnxValue]
     let kernel: (() -> Void)?
-    init(_ outputs: [OnnxValue], kernel: (() -> Void)?) {
+    /// With a sliding input: the kernel that computes only the outputs' newest rows (after moving the
+    /// older ones up). nil when the operator cannot, which makes the whole plan run in full.
+    let tail: (() -> Void)?
+    init(_ outputs: [OnnxValue], kernel: (() -> Void)?, tail: (() -> Void)? = nil) {
         self.outputs = outputs
         self.kernel = kernel
+        self.tail = tail
     }
 }
 

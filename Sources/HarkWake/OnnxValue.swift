@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Element types the wake-word models use. Integers (int32/int64) and booleans are stored as Int64.
 enum ElementType: Equatable, CustomStringConvertible {
     case float32, int64, int32, bool
@@ -56,6 +62,9 @@ final class OnnxValue {
     let count: Int
     let storage: TensorStorage
     var isConstant: Bool
+    /// Set when the plan slides over its input: along this axis, each run drops the oldest `step`
+    /// rows and appends `step` new ones, and the other rows are the previous run's, moved up.
+    var slide: Slide?
 
     init(type: ElementType, shape: [Int], constant: Bool = false) {
         self.type = type
@@ -114,6 +123,37 @@ func elementCount(_ shape: [Int]) throws(OpError) -> Int {
         count = product
     }
     return count
+}
+
+/// A sliding axis: each incremental run moves the rows along `axis` up by `step`.
+struct Slide: Equatable {
+    let axis: Int
+    let step: Int
+}
+
+extension OnnxValue {
+    /// (outer, rows, inner): the value as [outer][rows][inner] around its sliding axis.
+    var slideGeometry: (outer: Int, rows: Int, inner: Int)? {
+        guard let slide else { return nil }
+        return (shape[..<slide.axis].reduce(1, *), shape[slide.axis], shape[(slide.axis + 1)...].reduce(1, *))
+    }
+
+    /// Drops the oldest `step` rows of every outer slice and moves the rest up, leaving the last
+    /// `step` rows to be computed.
+    func shiftRows() {
+        guard let slide, let (outer, rows, inner) = slideGeometry, slide.step < rows else { return }
+        for o in 0..<outer {
+            let base = f + o * rows * inner
+            memmove(base, base + slide.step * inner, (rows - slide.step) * inner * MemoryLayout<Float>.stride)
+        }
+    }
+
+    /// Calls `body(start, count)` for the flat element range of the newest `step` rows of each outer slice.
+    func forEachNewRange(_ body: (Int, Int) -> Void) {
+        guard let slide, let (outer, rows, inner) = slideGeometry else { return }
+        let step = min(slide.step, rows)
+        for o in 0..<outer { body((o * rows + rows - step) * inner, step * inner) }
+    }
 }
 
 /// Row-major strides of a shape.

@@ -79,6 +79,28 @@ extension Ops {
         let direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && window.padEnd.allSatisfy { $0 == 0 }
         let scratch = c.scratch
         if !direct { scratch.reserve(rows * columns) }
+        // Sliding along H (time): an unpadded, unit-stride window keeps each output row a function of
+        // the same input rows, so only the newest `step` output rows need computing.
+        var tail: (() -> Void)?
+        if let slide = x.slide, x.rank == 4, slide.axis == 2, batch == 1, sh == 1, dh == 1, ph == 0,
+           window.padEnd[0] == 0, slide.step <= oh {
+            let step = slide.step
+            out.slide = slide
+            tail = {
+                out.shiftRows()
+                let first = oh - step
+                var source = UnsafePointer(x.f + first * width)
+                var ldb = height * width
+                if !direct {
+                    im2col(x.f, channels: channels, height: height, width: width, kh: kh, kw: kw, oh: oh, ow: ow,
+                           sh: sh, sw: sw, dh: dh, dw: dw, ph: ph, pw: pw, into: scratch.pointer, firstRow: first)
+                    source = UnsafePointer(scratch.pointer)
+                    ldb = step * ow
+                }
+                Sgemm.run(m: outChannels, n: step * ow, k: rows, a: w.f, lda: rows, b: source, ldb: ldb,
+                          c: out.f + first * ow, ldc: columns, bias: bias.map { UnsafePointer($0.f) }, accumulate: false)
+            }
+        }
         return Planned([out], kernel: {
             for b in 0..<batch {
                 let image = x.f + b * channels * height * width
@@ -92,21 +114,22 @@ extension Ops {
                 Sgemm.run(m: outChannels, n: columns, k: rows, a: w.f, lda: rows, b: source, ldb: columns,
                           c: out.f + b * outChannels * columns, ldc: columns, bias: bias.map { UnsafePointer($0.f) }, accumulate: false)
             }
-        })
+        }, tail: tail)
     }
 
-    /// cols[(c·KH + i)·KW + j][oy·OW + ox] = x[c][oy·SH − PH + i·DH][ox·SW − PW + j·DW], or 0 outside.
+    /// cols[(c·KH + i)·KW + j][(oy − firstRow)·OW + ox] = x[c][oy·SH − PH + i·DH][ox·SW − PW + j·DW]
+    /// (0 outside the image), for output rows oy in firstRow..<OH.
     private static func im2col(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: Int, kh: Int, kw: Int,
                                oh: Int, ow: Int, sh: Int, sw: Int, dh: Int, dw: Int, ph: Int, pw: Int,
-                               into cols: UnsafeMutablePointer<Float>) {
+                               into cols: UnsafeMutablePointer<Float>, firstRow: Int = 0) {
         var row = cols
         for ch in 0..<channels {
             let plane = x + ch * height * width
             for i in 0..<kh {
                 for j in 0..<kw {
-                    for oy in 0..<oh {
+                    for oy in firstRow..<oh {
                         let y = oy * sh - ph + i * dh
-                        let dst = row + oy * ow
+                        let dst = row + (oy - firstRow) * ow
                         if y < 0 || y >= height {
                             dst.update(repeating: 0, count: ow)
                             continue
@@ -126,7 +149,7 @@ extension Ops {
                             }
                         }
                     }
-                    row += oh * ow
+                    row += (oh - firstRow) * ow
                 }
             }
         }
@@ -151,10 +174,10 @@ extension Ops {
         let (dh, dw) = window.dilations.count == 1 ? (1, window.dilations[0]) : (window.dilations[0], window.dilations[1])
         let (ph, pw) = window.padBegin.count == 1 ? (0, window.padBegin[0]) : (window.padBegin[0], window.padBegin[1])
         let out = try OnnxValue.checked(type: .float32, shape: [batch, channels] + outSpatial)
-        return Planned([out], kernel: {
+        let pool = { (firstRow: Int) in
             for plane in 0..<(batch * channels) {
                 let src = x.f + plane * height * width, dst = out.f + plane * oh * ow
-                for oy in 0..<oh {
+                for oy in firstRow..<oh {
                     for ox in 0..<ow {
                         var best = -Float.infinity
                         for i in 0..<kh {
@@ -170,7 +193,18 @@ extension Ops {
                     }
                 }
             }
-        })
+        }
+        // Sliding along H: unpadded windows whose stride divides the step move by step / stride rows.
+        var tail: (() -> Void)?
+        if let slide = x.slide, x.rank == 4, slide.axis == 2, ph == 0, window.padEnd[0] == 0,
+           slide.step % sh == 0, slide.step / sh <= oh {
+            out.slide = Slide(axis: 2, step: slide.step / sh)
+            tail = {
+                out.shiftRows()
+                pool(oh - slide.step / sh)
+            }
+        }
+        return Planned([out], kernel: { pool(0) }, tail: tail)
     }
 
     /// Inference-mode batch normalisation: y = (x − mean) / √(var + ε) · scale + B, per channel.
@@ -191,16 +225,36 @@ extension Ops {
         let batch = x.shape[0], inner = x.shape[2...].reduce(1, *)
         let out = try OnnxValue.checked(type: .float32, shape: x.shape)
         let (scale, shift, mean, variance) = (params[0], params[1], params[2], params[3])
-        return Planned([out], kernel: {
-            for b in 0..<batch {
-                for ch in 0..<channels {
-                    let a = scale.f[ch] / (variance.f[ch] + epsilon).squareRoot()
-                    let base = (b * channels + ch) * inner
-                    for k in 0..<inner {
-                        out.f[base + k] = (x.f[base + k] - mean.f[ch]) * a + shift.f[ch]
-                    }
+        // Per channel: y = (x − mean)·a + B with a = scale / √(var + ε), refreshed at each run
+        // (the parameters are constants in practice, but need not be).
+        let factors = try OnnxValue.checked(type: .float32, shape: [channels])
+        let refresh = {
+            for ch in 0..<channels { factors.f[ch] = scale.f[ch] / (variance.f[ch] + epsilon).squareRoot() }
+        }
+        @inline(__always) func normalize(_ k: Int, channel ch: Int) {
+            out.f[k] = (x.f[k] - mean.f[ch]) * factors.f[ch] + shift.f[ch]
+        }
+        var tail: (() -> Void)?
+        if let slide = x.slide, slide.axis >= 2 {
+            out.slide = slide
+            let planeSize = x.shape[2...].reduce(1, *)
+            tail = {
+                refresh()
+                out.shiftRows()
+                out.forEachNewRange { start, count in
+                    let ch = (start / planeSize) % channels
+                    for k in start..<(start + count) { normalize(k, channel: ch) }
                 }
             }
-        })
+        }
+        return Planned([out], kernel: {
+            refresh()
+            for b in 0..<batch {
+                for ch in 0..<channels {
+                    let base = (b * channels + ch) * inner
+                    for k in 0..<inner { normalize(base + k, channel: ch) }
+                }
+            }
+        }, tail: tail)
     }
 }

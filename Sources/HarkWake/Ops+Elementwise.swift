@@ -50,6 +50,20 @@ extension Ops {
         let n = out.count
         let ma = try operand(a, to: shape), mb = try operand(b, to: shape)
         let kernel: () -> Void
+        var tail: (() -> Void)?
+        // Sliding: an operand with the sliding axis, the other a scalar or sliding the same way.
+        if let slide = a.slide ?? b.slide, a.count == n || a.count == 1, b.count == n || b.count == 1,
+           (a.count == 1 || a.slide == slide), (b.count == 1 || b.slide == slide) {
+            out.slide = slide
+            let sa = a.count == 1 ? 0 : 1, sb = b.count == 1 ? 0 : 1
+            tail = {
+                out.shiftRows()
+                let x = a.f, y = b.f, o = out.f
+                out.forEachNewRange { start, count in
+                    for k in start..<(start + count) { o[k] = Op.apply(x[k * sa], y[k * sb]) }
+                }
+            }
+        }
         switch (ma, mb) {
         case (.same, .same):
             kernel = { let x = a.f, y = b.f, o = out.f; for k in 0..<n { o[k] = Op.apply(x[k], y[k]) } }
@@ -71,7 +85,7 @@ extension Ops {
                 for k in 0..<n { o[k] = Op.apply(x[Int(ia[k])], y[Int(ib[k])]) }
             }
         }
-        return Planned([out], kernel: kernel)
+        return Planned([out], kernel: kernel, tail: tail)
     }
 
     /// `Pow` with a constant exponent of 2 (how the melspectrogram and layer norms square) is a multiply.
@@ -110,9 +124,16 @@ extension Ops {
         let x = try c.floatInput(0)
         let out = try OnnxValue.checked(type: .float32, shape: x.shape)
         let n = x.count
+        out.slide = x.slide
         return Planned([out], kernel: {
             let src = x.f, dst = out.f
             for k in 0..<n { dst[k] = Op.apply(src[k], parameter) }
+        }, tail: x.slide == nil ? nil : {
+            out.shiftRows()
+            let src = x.f, dst = out.f
+            out.forEachNewRange { start, count in
+                for k in start..<(start + count) { dst[k] = Op.apply(src[k], parameter) }
+            }
         })
     }
 

@@ -29,7 +29,14 @@ extension Ops {
         guard try elementCount(shape) == x.count else {
             throw OpError(.shapeMismatch, "cannot view \(describe(x.shape)) as \(describe(shape))")
         }
-        return Planned([OnnxValue(viewOf: x, shape: shape)], kernel: nil)
+        let view = OnnxValue(viewOf: x, shape: shape)
+        // The sliding axis survives a view that keeps it whole: same rows, same elements before and after.
+        if let (outer, rows, inner) = x.slideGeometry, let step = x.slide?.step {
+            view.slide = shape.indices.first { a in
+                shape[a] == rows && shape[..<a].reduce(1, *) == outer && shape[(a + 1)...].reduce(1, *) == inner
+            }.map { Slide(axis: $0, step: step) }
+        }
+        return Planned([view], kernel: nil)
     }
 
     static func shape(_ c: OpContext) throws(OpError) -> Planned {
@@ -334,7 +341,18 @@ extension Ops {
             map.append(Int32(k))
         }
         let out = try OnnxValue.checked(type: x.type, shape: shape)
-        return Planned([out], kernel: gatherKernel(x, out, map: map, fill: fill))
+        var tail: (() -> Void)?
+        if let slide = x.slide, x.type.isFloat, pads[slide.axis] == 0, pads[slide.axis + x.rank] == 0 {
+            out.slide = slide
+            tail = {
+                out.shiftRows()
+                let src = x.f, dst = out.f
+                out.forEachNewRange { start, count in
+                    for k in start..<(start + count) { dst[k] = map[k] >= 0 ? src[Int(map[k])] : fill }
+                }
+            }
+        }
+        return Planned([out], kernel: gatherKernel(x, out, map: map, fill: fill), tail: tail)
     }
 }
 

@@ -22,6 +22,7 @@ public final class WakeWordEngine {
     static let melWindow = 76
     static let embeddingWidth = 96
     static let warmupChunks = 5
+    static let framesPerChunk = 8
 
     public struct Head {
         public let name: String
@@ -37,6 +38,8 @@ public final class WakeWordEngine {
     public private(set) var chunkIndex = 0
     /// Chunks on which the models ran (for accounting and tests).
     public private(set) var chunksComputed = 0
+    /// Whether consecutive chunks compute only the embedding model's newest rows (see `OnnxPlan.runIncremental`).
+    public var embeddingSlides: Bool { embedding.supportsIncremental }
     /// A head whose last score is at least this keeps the models running after the gate closes.
     public var holdScore: Float = 0.001
 
@@ -52,6 +55,8 @@ public final class WakeWordEngine {
     private let scratch: UnsafeMutablePointer<Float>
     private var lastMelChunk = -1
     private var lastFeatureChunk = -1
+    /// The chunk whose window the embedding plan last ran on (its buffers hold that window's rows).
+    private var embeddedChunk = -2
 
     /// Loads the shared models from `directory` (melspectrogram.onnx, embedding_model.onnx) and the heads.
     public init(directory: String, heads specs: [(name: String, path: String, threshold: Float)]) throws(WakeError) {
@@ -59,7 +64,9 @@ public final class WakeWordEngine {
         let melFirst = try melModel.plan(inputShape: [1, Self.chunkSamples])
         self.melFirst = melFirst
         mel = try melModel.plan(inputShape: [1, Self.chunkSamples + Self.melContext])
-        embedding = try OnnxModel(path: "\(directory)/embedding_model.onnx").plan(inputShape: [1, Self.melWindow, Self.melBins, 1])
+        // The window slides 8 frames per chunk: the embedding model can then compute only its newest rows.
+        embedding = try OnnxModel(path: "\(directory)/embedding_model.onnx")
+            .plan(inputShape: [1, Self.melWindow, Self.melBins, 1], slidingAxis: 1, slidingStep: Self.framesPerChunk)
         guard embedding.output().values.count == Self.embeddingWidth else {
             throw WakeError(.unsupportedModel, "embedding_model.onnx: output has \(embedding.output().values.count) values, expected \(Self.embeddingWidth)")
         }
@@ -161,10 +168,16 @@ public final class WakeWordEngine {
 
     /// The embedding of the 76 frames that ended with chunk `j`.
     private func appendEmbedding(chunk j: Int, current c: Int) {
-        let framesBack = (c - j) * 8
+        let framesBack = (c - j) * Self.framesPerChunk
         embedding.inputBuffer.baseAddress!.update(from: melRows.rows(last: Self.melWindow, endingBefore: framesBack),
                                                  count: Self.melWindow * Self.melBins)
-        embedding.run()
+        // Chunk j's window is chunk j−1's moved by 8 frames (chunk 0 follows the start-up window).
+        if embeddedChunk == j - 1, j > 0 {
+            embedding.runIncremental()
+        } else {
+            embedding.run()
+        }
+        embeddedChunk = j
         features.append(embedding.output().values.baseAddress!, rows: 1)
         lastFeatureChunk = j
     }
