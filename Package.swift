@@ -3,6 +3,18 @@
 // Dependencies point one way: executables → HarkDaemon → feature modules → HarkKernels / C wrappers.
 import PackageDescription
 
+/// The kernels use the vector units the build machine targets. On x86-64 that is x86-64-v3
+/// (AVX2 + FMA: Haswell and later, every current x86 board); HARK_X86_FMA turns `addingProduct`
+/// into fused multiply-adds, which needs those features. HARK_CPU=x86-64-v4 opts into AVX-512.
+/// On arm64, NEON and its fused multiply-add are baseline.
+#if arch(x86_64)
+let x86Level = Context.environment["HARK_CPU"] == "x86-64-v4" ? "x86-64-v4" : "x86-64-v3"
+let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=\(x86Level)"]), .define("HARK_X86_FMA")]
+    + (x86Level == "x86-64-v4" ? [.define("HARK_X86_AVX512")] : [])
+#else
+let kernelSettings: [SwiftSetting] = []
+#endif
+
 let package = Package(
     name: "Hark",
     platforms: [.macOS(.v14)],
@@ -21,7 +33,7 @@ let package = Package(
         .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
 
         // Kernels: plain synchronous numeric functions (reference + fast), no dependencies.
-        .target(name: "HarkKernels"),
+        .target(name: "HarkKernels", swiftSettings: kernelSettings),
 
         // Features.
         .target(name: "HarkAudio", dependencies: [
