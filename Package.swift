@@ -60,9 +60,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        .testTarget(name: "HarkKernelsTests", dependencies: ["HarkKernels"]),
-        .testTarget(name: "HarkAudioTests", dependencies: ["HarkAudio"]),
-        .testTarget(name: "HarkWakeTests", dependencies: ["HarkWake", "HarkAudio"]),
+        // Helpers shared by the test targets.
+        .target(name: "HarkTestSupport", path: "Tests/HarkTestSupport"),
+        .testTarget(name: "HarkKernelsTests", dependencies: ["HarkKernels", "HarkTestSupport"]),
+        .testTarget(name: "HarkAudioTests", dependencies: ["HarkAudio", "HarkTestSupport"]),
+        // Fixtures are read from the source tree by path.
+        .testTarget(name: "HarkWakeTests", dependencies: ["HarkWake", "HarkAudio", "HarkTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "HarkDaemonTests", dependencies: ["HarkDaemon"]),
     ],
     swiftLanguageModes: [.v6]

@@ -26,6 +26,11 @@ extension Ops {
             padEnd = Array(all[spatialRank...])
         }
 
+        /// A per-axis list as (H, W), with `missing` for H when there is one spatial axis (NCL).
+        func planar(_ values: [Int], _ missing: Int) -> (Int, Int) {
+            values.count == 1 ? (missing, values[0]) : (values[0], values[1])
+        }
+
         func outputSize(_ input: [Int]) throws(OpError) -> [Int] {
             var result: [Int] = []
             for d in input.indices {
@@ -67,11 +72,9 @@ extension Ops {
         let spatial = x.rank == 3 ? [width] : [height, width]
         let window = try Window(c, spatialRank: spatial.count, kernel: kernel)
         let outSpatial = try window.outputSize(spatial)
-        let (kh, kw) = kernel.count == 1 ? (1, kernel[0]) : (kernel[0], kernel[1])
-        let (oh, ow) = outSpatial.count == 1 ? (1, outSpatial[0]) : (outSpatial[0], outSpatial[1])
-        let (sh, sw) = window.strides.count == 1 ? (1, window.strides[0]) : (window.strides[0], window.strides[1])
-        let (dh, dw) = window.dilations.count == 1 ? (1, window.dilations[0]) : (window.dilations[0], window.dilations[1])
-        let (ph, pw) = window.padBegin.count == 1 ? (0, window.padBegin[0]) : (window.padBegin[0], window.padBegin[1])
+        let (kh, kw) = window.planar(window.kernel, 1), (oh, ow) = window.planar(outSpatial, 1)
+        let (sh, sw) = window.planar(window.strides, 1), (dh, dw) = window.planar(window.dilations, 1)
+        let (ph, pw) = window.planar(window.padBegin, 0)
         let outChannels = w.shape[0]
         let rows = channels * kh * kw, columns = oh * ow
         _ = try elementCount([rows, columns])
@@ -168,11 +171,9 @@ extension Ops {
         let spatial = x.rank == 3 ? [width] : [height, width]
         let window = try Window(c, spatialRank: spatial.count, kernel: kernel)
         let outSpatial = try window.outputSize(spatial)
-        let (kh, kw) = kernel.count == 1 ? (1, kernel[0]) : (kernel[0], kernel[1])
-        let (oh, ow) = outSpatial.count == 1 ? (1, outSpatial[0]) : (outSpatial[0], outSpatial[1])
-        let (sh, sw) = window.strides.count == 1 ? (1, window.strides[0]) : (window.strides[0], window.strides[1])
-        let (dh, dw) = window.dilations.count == 1 ? (1, window.dilations[0]) : (window.dilations[0], window.dilations[1])
-        let (ph, pw) = window.padBegin.count == 1 ? (0, window.padBegin[0]) : (window.padBegin[0], window.padBegin[1])
+        let (kh, kw) = window.planar(window.kernel, 1), (oh, ow) = window.planar(outSpatial, 1)
+        let (sh, sw) = window.planar(window.strides, 1), (dh, dw) = window.planar(window.dilations, 1)
+        let (ph, pw) = window.planar(window.padBegin, 0)
         let out = try OnnxValue.checked(type: .float32, shape: [batch, channels] + outSpatial)
         let pool = { (firstRow: Int) in
             for plane in 0..<(batch * channels) {

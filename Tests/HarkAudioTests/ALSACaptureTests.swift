@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import HarkTestSupport
 @testable import HarkAudio
 
 #if canImport(Glibc)
@@ -15,7 +16,7 @@ import Glibc
 enum ALSAFixture {
     /// `hark_test_in`: S16_LE 16 kHz mono, 0.5 s of pseudo-random samples.
     static let in16: [Int16] = {
-        var rng = SplitMix(seed: 16)
+        var rng = SplitMix64(seed: 16)
         return (0..<8_000).map { _ in Int16(truncatingIfNeeded: rng.next()) }
     }()
     /// `hark_test_in48`: S32_LE 48 kHz stereo, 0.5 s of a 1 kHz sine of amplitude 0.5 on both channels.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import HarkTestSupport
 @testable import HarkAudio
 
 /// A broken file and the words its error must contain (besides the path).
@@ -89,7 +90,7 @@ struct WAVErrorTests {
     func corruptedHeaders() throws {
         let dir = try TestAudio.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        var rng = SplitMix(seed: 0x4841524B)
+        var rng = SplitMix64(seed: 0x4841524B)
         let original = wav { $0.middleChunks = [("junk", [1, 2, 3])] }
         var opened = 0
         for i in 0..<400 {
@@ -113,15 +114,3 @@ struct WAVErrorTests {
     }
 }
 
-/// A tiny deterministic generator so a failing fuzz case can be replayed.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E9B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

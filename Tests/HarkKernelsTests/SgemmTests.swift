@@ -1,4 +1,5 @@
 import Testing
+import HarkTestSupport
 import HarkKernels
 
 #if canImport(Glibc)
@@ -153,7 +154,7 @@ final class Problem: CustomStringConvertible {
         self.m = m; self.n = n; self.k = k
         self.lda = lda ?? k; self.ldb = ldb ?? n; self.ldc = ldc ?? n
         self.useBias = bias; self.accumulate = accumulate
-        var rng = SplitMix(seed: UInt64(m * 1_000_003 + n * 1009 + k * 7 + (bias ? 1 : 0) + (accumulate ? 2 : 0)))
+        var rng = SplitMix64(seed: UInt64(m * 1_000_003 + n * 1009 + k * 7 + (bias ? 1 : 0) + (accumulate ? 2 : 0)))
         // Last rows are only as long as they need to be, so the guard page starts right after them.
         a = GuardedFloats(count: m == 0 ? 0 : (m - 1) * self.lda + k) { _ in rng.nextFloat() }
         b = GuardedFloats(count: k == 0 ? 0 : (k - 1) * self.ldb + n) { _ in rng.nextFloat() }
@@ -247,17 +248,3 @@ final class GuardedFloats {
     deinit { munmap(mapping, mappedBytes) }
 }
 
-/// A small deterministic generator, floats uniform in [-1, 1).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        // SplitMix64: the wrapping arithmetic is the algorithm.
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 24) * 2 - 1 }
-}

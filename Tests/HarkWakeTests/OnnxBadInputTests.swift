@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import HarkTestSupport
 @testable import HarkWake
 
 /// Model files are untrusted input (DESIGN §7): any other operator, a shape mismatch, a truncated or
@@ -140,16 +141,3 @@ import Testing
     }
 }
 
-/// A small deterministic generator for mutation tests (SplitMix64, Steele et al. 2014).
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        // Wrapping arithmetic is the algorithm's definition.
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,0 +1,19 @@
+/// A small deterministic generator for tests (SplitMix64, Steele, Lea & Flood 2014), so a failing
+/// random or fuzz case can be replayed from its seed.
+public struct SplitMix64: Sendable {
+    public var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        // The wrapping arithmetic is the algorithm's definition.
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A float uniform in [-1, 1).
+    public mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 24) * 2 - 1 }
+}
