@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "HarkAudioTests", dependencies: ["HarkAudio", "HarkTestSupport"]),
         // Fixtures are read from the source tree by path.
         .testTarget(name: "HarkWakeTests", dependencies: ["HarkWake", "HarkAudio", "HarkTestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "HarkDaemonTests", dependencies: ["HarkDaemon"]),
+        .testTarget(name: "HarkDaemonTests", dependencies: ["HarkDaemon", "HarkWake"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import HarkWake
 
 /// harkd as users and scripts run it (DESIGN §4): `harkd --input FILE.wav|- --dry-run --events -`
 /// prints one JSON event per line and exits at end of input; `--input alsa:DEVICE` is the live path;
@@ -120,6 +121,11 @@ import Testing
             try Data((0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }).write(to: models.appendingPathComponent("embedding_model.onnx"))
             return ["--models", models.path]
         }, expected: "embedding_model.onnx"),
+        BadInput(name: "head with an operator Hark does not run", arguments: { dir in
+            let models = try copyModels(to: dir)
+            try headWithUnsupportedOperator().write(to: models.appendingPathComponent("my_word.onnx"))
+            return ["--models", models.path, "--wake-word", "my_word"]
+        }, expected: "my_word.onnx: node 'custom_scoring' (FancyScore): operator 'FancyScore' is not implemented"),
         BadInput(name: "unknown wake word", arguments: { _ in ["--wake-word", "hey_nobody_v9"] }, expected: "hey_nobody_v9"),
         BadInput(name: "bad threshold", arguments: { _ in ["--wake-word", "hey_jarvis_v0.1:7"] }, expected: "threshold"),
     ]
@@ -162,4 +168,33 @@ func copyModels(to directory: URL) throws -> URL {
         try FileManager.default.copyItem(atPath: "\(Repo.models)/\(name).onnx", toPath: models.appendingPathComponent("\(name).onnx").path)
     }
     return models
+}
+
+/// A head shaped like openWakeWord's ([1, 16, 96] in, [1, 1] out) whose graph uses an operator
+/// that Hark does not implement.
+func headWithUnsupportedOperator() throws -> Data {
+    var node = Onnx_NodeProto()
+    node.name = "custom_scoring"
+    node.opType = "FancyScore"
+    node.input = ["x"]
+    node.output = ["score"]
+    var input = Onnx_ValueInfoProto()
+    input.name = "x"
+    input.type.tensorType.elemType = 1
+    input.type.tensorType.shape.dim = [Int64(1), 16, 96].map { size in
+        var dim = Onnx_TensorShapeProto.Dimension()
+        dim.dimValue = size
+        return dim
+    }
+    var output = Onnx_ValueInfoProto()
+    output.name = "score"
+    var model = Onnx_ModelProto()
+    model.irVersion = 7
+    var opset = Onnx_OperatorSetIdProto()
+    opset.version = 13
+    model.opsetImport = [opset]
+    model.graph.node = [node]
+    model.graph.input = [input]
+    model.graph.output = [output]
+    return try model.serializedData()
 }
