@@ -61,12 +61,15 @@ let package = Package(
         ]),
 
         // Helpers shared by the test targets.
-        .target(name: "HarkTestSupport", path: "Tests/HarkTestSupport"),
+        .target(name: "HarkTestSupport", dependencies: [
+            "HarkAudio",
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Tests/HarkTestSupport"),
         .testTarget(name: "HarkKernelsTests", dependencies: ["HarkKernels", "HarkTestSupport"]),
         .testTarget(name: "HarkAudioTests", dependencies: ["HarkAudio", "HarkTestSupport"]),
         // Fixtures are read from the source tree by path.
         .testTarget(name: "HarkWakeTests", dependencies: ["HarkWake", "HarkAudio", "HarkTestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "HarkDaemonTests", dependencies: ["HarkDaemon", "HarkWake"]),
+        .testTarget(name: "HarkDaemonTests", dependencies: ["HarkDaemon", "HarkWake", "HarkTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -5,8 +5,11 @@ extension Ops {
     /// Spatial geometry shared by Conv and MaxPool: kernel, strides, dilations and begin/end pads per axis.
     private struct Window {
         var kernel: [Int], strides: [Int], dilations: [Int], padBegin: [Int], padEnd: [Int]
+        /// The output's spatial size.
+        var output: [Int] = []
 
-        init(_ c: OpContext, spatialRank: Int, kernel: [Int]) throws(OpError) {
+        init(_ c: OpContext, spatial: [Int], kernel: [Int]) throws(OpError) {
+            let spatialRank = spatial.count
             let autoPad = try c.string("auto_pad") ?? "NOTSET"
             guard autoPad == "NOTSET" || autoPad == "VALID" else {
                 throw OpError(.unsupportedModel, "auto_pad=\(autoPad) is not supported (Hark takes explicit pads)")
@@ -24,11 +27,16 @@ extension Ops {
             }
             padBegin = Array(all[..<spatialRank])
             padEnd = Array(all[spatialRank...])
+            output = try outputSize(spatial)
         }
 
-        /// A per-axis list as (H, W), with `missing` for H when there is one spatial axis (NCL).
-        func planar(_ values: [Int], _ missing: Int) -> (Int, Int) {
-            values.count == 1 ? (missing, values[0]) : (values[0], values[1])
+        /// Kernel, output, strides, dilations and begin pads as (H, W) pairs, H being 1 (0 for the pad)
+        /// when there is one spatial axis (NCL).
+        var planar: (kh: Int, kw: Int, oh: Int, ow: Int, sh: Int, sw: Int, dh: Int, dw: Int, ph: Int, pw: Int) {
+            func pair(_ values: [Int], _ missing: Int) -> (Int, Int) { values.count == 1 ? (missing, values[0]) : (values[0], values[1]) }
+            let (kh, kw) = pair(kernel, 1), (oh, ow) = pair(output, 1), (sh, sw) = pair(strides, 1)
+            let (dh, dw) = pair(dilations, 1), (ph, pw) = pair(padBegin, 0)
+            return (kh, kw, oh, ow, sh, sw, dh, dw, ph, pw)
         }
 
         func outputSize(_ input: [Int]) throws(OpError) -> [Int] {
@@ -69,12 +77,9 @@ extension Ops {
         if let bias, bias.count != w.shape[0] || !bias.type.isFloat {
             throw OpError(.shapeMismatch, "bias \(describe(bias.shape)) does not fit \(w.shape[0]) output channels")
         }
-        let spatial = x.rank == 3 ? [width] : [height, width]
-        let window = try Window(c, spatialRank: spatial.count, kernel: kernel)
-        let outSpatial = try window.outputSize(spatial)
-        let (kh, kw) = window.planar(window.kernel, 1), (oh, ow) = window.planar(outSpatial, 1)
-        let (sh, sw) = window.planar(window.strides, 1), (dh, dw) = window.planar(window.dilations, 1)
-        let (ph, pw) = window.planar(window.padBegin, 0)
+        let window = try Window(c, spatial: x.rank == 3 ? [width] : [height, width], kernel: kernel)
+        let outSpatial = window.output
+        let (kh, kw, oh, ow, sh, sw, dh, dw, ph, pw) = window.planar
         let outChannels = w.shape[0]
         let rows = channels * kh * kw, columns = oh * ow
         _ = try elementCount([rows, columns])
@@ -168,12 +173,9 @@ extension Ops {
         guard let kernel = try c.ints("kernel_shape"), kernel.count == x.rank - 2 else {
             throw OpError(.invalidGraph, "kernel_shape is missing or does not fit input \(describe(x.shape))")
         }
-        let spatial = x.rank == 3 ? [width] : [height, width]
-        let window = try Window(c, spatialRank: spatial.count, kernel: kernel)
-        let outSpatial = try window.outputSize(spatial)
-        let (kh, kw) = window.planar(window.kernel, 1), (oh, ow) = window.planar(outSpatial, 1)
-        let (sh, sw) = window.planar(window.strides, 1), (dh, dw) = window.planar(window.dilations, 1)
-        let (ph, pw) = window.planar(window.padBegin, 0)
+        let window = try Window(c, spatial: x.rank == 3 ? [width] : [height, width], kernel: kernel)
+        let outSpatial = window.output
+        let (kh, kw, oh, ow, sh, sw, dh, dw, ph, pw) = window.planar
         let out = try OnnxValue.checked(type: .float32, shape: [batch, channels] + outSpatial)
         let pool = { (firstRow: Int) in
             for plane in 0..<(batch * channels) {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import HarkTestSupport
 @testable import HarkWake
 
 /// harkd as users and scripts run it (DESIGN §4): `harkd --input FILE.wav|- --dry-run --events -`

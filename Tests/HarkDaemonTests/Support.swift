@@ -1,6 +1,5 @@
 import Foundation
-import HarkAudio
-import Logging
+import HarkTestSupport
 
 enum Repo {
     static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -36,17 +35,6 @@ struct Manifest {
     }
 }
 
-func readSamples(_ path: String) throws -> [Int16] {
-    let source = try openAudioSource(.file(path: path), logger: Logger(label: "test"))
-    var samples: [Int16] = []
-    var buffer = [Int16](repeating: 0, count: 8192)
-    while true {
-        let n = try buffer.withUnsafeMutableBufferPointer { try source.read(into: $0) }
-        if n == 0 { break }
-        samples.append(contentsOf: buffer[..<n])
-    }
-    return samples
-}
 
 /// A finished `harkd` run: exit status, how it ended, and its output.
 struct Run {

@@ -2,6 +2,7 @@ import Foundation
 import HarkDaemon
 import Logging
 import Testing
+import HarkTestSupport
 
 /// Given generated recordings (tools/gen_test_audio.py: 160 "hey jarvis" clips by 8 voices of 3
 /// synthesizers, clean and at 10 dB SNR, and 19.6 minutes of ordinary speech without the wake word),

@@ -1,20 +1,9 @@
 import Foundation
+import HarkTestSupport
 import HarkAudio
 import HarkWake
 import Logging
 
-/// Reads a WAV through HarkAudio's file source (converted to 16 kHz mono S16).
-func readSamples(_ path: String) throws -> [Int16] {
-    let source = try openAudioSource(.file(path: path), logger: Logger(label: "test"))
-    var samples: [Int16] = []
-    var buffer = [Int16](repeating: 0, count: 4096)
-    while true {
-        let n = try buffer.withUnsafeMutableBufferPointer { try source.read(into: $0) }
-        if n == 0 { break }
-        samples.append(contentsOf: buffer[..<n])
-    }
-    return samples
-}
 
 /// Streams `samples` through `engine` in 80 ms chunks (a final partial chunk is dropped, as the
 /// reference capture does) and returns each chunk's score of head 0.

@@ -1,6 +1,7 @@
 import Foundation
 import HarkAudio
 import HarkWake
+import HarkTestSupport
 import Testing
 
 /// Given test recordings (3 synthesizers, clean and at 10 dB SNR, noise, ordinary speech, the other wake
