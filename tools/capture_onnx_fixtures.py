@@ -63,7 +63,7 @@ def main():
 
     fixture = {
         "reference": f"onnxruntime=={ort.__version__}",
-        "source_wav": args.wav.split("/")[-1],
+        "source_wav": args.wav,
         "melspectrogram": {"input_shape": list(mel_in.shape), "input": rounded(mel_in), "output_shape": list(mel_out.shape), "output": rounded(mel_out)},
         "embedding": {"input_shape": list(emb_in.shape), "input": rounded(emb_in), "output_shape": list(emb_out.shape), "output": rounded(emb_out)},
         "heads": {"input_shape": list(head_in.shape), "high_input": rounded(head_in), "low_input": rounded(low_in), "outputs": heads},

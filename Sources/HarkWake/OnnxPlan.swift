@@ -91,13 +91,7 @@ struct Planner {
 
     mutating func plan(graph: Onnx_GraphProto, inputName: String, inputShape: [Int], slide: Slide? = nil) throws(WakeError) -> OnnxPlan {
         let scope = Scope()
-        for tensor in graph.initializer {
-            do {
-                scope[tensor.name] = try OnnxValue.constant(from: tensor)
-            } catch {
-                throw WakeError(error.code, "\(fileName): initializer '\(tensor.name)': \(error.message)")
-            }
-        }
+        // The graph's initializers are read by plan(graph:scope:steps:); the input is not one of them.
         let input = OnnxValue(type: .float32, shape: inputShape)
         input.slide = slide
         if slide == nil { incrementalSteps = nil }
@@ -110,7 +104,8 @@ struct Planner {
         return OnnxPlan(fileName: fileName, input: input, outputs: outputs, steps: steps, incrementalSteps: incrementalSteps)
     }
 
-    /// Plans the nodes of `graph` into `steps` and returns its outputs.
+    /// Reads the initializers of `graph` not already in scope, plans its nodes into `steps` and returns
+    /// its outputs.
     mutating func plan(graph: Onnx_GraphProto, scope: Scope, steps: inout [() -> Void]) throws(WakeError) -> [OnnxValue] {
         for tensor in graph.initializer where scope[tensor.name] == nil {
             do {

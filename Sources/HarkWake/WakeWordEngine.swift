@@ -105,7 +105,7 @@ public final class WakeWordEngine {
 
     /// Fills the buffers as openWakeWord starts them: frames of ones, embeddings of silence.
     private func start() throws(WakeError) {
-        var ones = [Float](repeating: 1, count: Self.melBins)
+        let ones = [Float](repeating: 1, count: Self.melBins)
         ones.withUnsafeBufferPointer { melRows.append(repeating: $0.baseAddress!, rows: Self.melWindow) }
         // The embedding of 10 s of zeros: every frame of silence is the same, so one window of them.
         let input = mel.inputBuffer
@@ -119,7 +119,6 @@ public final class WakeWordEngine {
         embedding.run()
         let silence = embedding.output().values
         features.append(repeating: silence.baseAddress!, rows: features.capacity)
-        ones.removeAll()
     }
 
     /// Processes one chunk of `chunkSamples` samples. `speech` is the voice-activity gate's verdict;

@@ -87,9 +87,8 @@ struct Harkd: AsyncParsableCommand {
         return word
     }
 
-    /// Errors are reported on one line; ServiceGroup wraps a service's error, so unwrap it.
+    /// Errors are reported on one line.
     static func oneLine(_ error: any Error) -> String {
-        if let group = error as? ServiceGroupError { return "\(group)" }
         return "\(error)".split(separator: "\n").joined(separator: " ")
     }
 }
