@@ -27,10 +27,14 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // No default traits: the BinaryDelimitedStreams trait links all of Foundation (ICU included) into harkd.
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0", traits: []),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C libraries, imported only by their wrapper module.
         .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
+        .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Kernels: plain synchronous numeric functions (reference + fast), no dependencies.
         .target(name: "HarkKernels", swiftSettings: kernelSettings),
@@ -45,10 +49,20 @@ let package = Package(
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // SQLite through GRDB: the action journal, device state, timers.
+        .target(name: "HarkStore", dependencies: [
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        // The catalog, actions, validation and policy, transports, device state.
+        .target(name: "HarkDevices", dependencies: [
+            "HarkAudio", "HarkStore", "CMosquitto", "CCurl",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
 
         // The daemon: pipeline, events, service wiring.
         .target(name: "HarkDaemon", dependencies: [
-            "HarkAudio", "HarkWake",
+            "HarkAudio", "HarkWake", "HarkDevices", "HarkStore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -69,6 +83,8 @@ let package = Package(
         .testTarget(name: "HarkAudioTests", dependencies: ["HarkAudio", "HarkTestSupport"]),
         // Fixtures are read from the source tree by path.
         .testTarget(name: "HarkWakeTests", dependencies: ["HarkWake", "HarkAudio", "HarkTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "HarkStoreTests", dependencies: ["HarkStore"]),
+        .testTarget(name: "HarkDevicesTests", dependencies: ["HarkDevices", "HarkStore", "HarkTestSupport"]),
         .testTarget(name: "HarkDaemonTests", dependencies: ["HarkDaemon", "HarkWake", "HarkTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
