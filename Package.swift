@@ -74,6 +74,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Benchmarks that need the package's modules (make bench-dispatch).
+        .executableTarget(name: "hark-bench-dispatch", dependencies: [
+            "HarkDevices", "HarkStore",
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "bench/dispatch"),
+
         // Helpers shared by the test targets.
         .target(name: "HarkTestSupport", dependencies: [
             "HarkAudio",
