@@ -95,15 +95,17 @@ struct CatalogReader {
         }
         guard let devicesNode = top["devices"] else { throw error(root, "the catalog", "has no 'devices' section") }
         var devices: [Device] = []
-        for (id, node) in try self.pairs(devicesNode, "devices") {
-            devices.append(try device(id: id, node))
+        guard case let .mapping(map) = devicesNode else { throw error(devicesNode, "devices", "expected a mapping of device id: entry") }
+        for (keyNode, node) in map {
+            devices.append(try device(id: try scalar(keyNode, "devices"), node, at: keyNode))
         }
         return (rooms, devices)
     }
 
     // MARK: Devices
 
-    func device(id: String, _ node: Node) throws(DeviceError) -> Device {
+    /// `key` is the id's node: its line is the entry's origin.
+    func device(id: String, _ node: Node, at key: Node) throws(DeviceError) -> Device {
         let what = "device '\(id)'"
         guard Self.isIdentifier(id) else { throw error(node, what, "the id must start with a lowercase letter and hold only lowercase letters, digits and _") }
         let fields = try self.fields(node, what, allowed: ["type", "room", "names", "this_device", "limits", "voice", "transport"])
@@ -156,7 +158,7 @@ struct CatalogReader {
         }
         let transport = try self.transport(transportNode, id: id, type: type, thisDevice: thisDevice, what: what)
         return Device(id: id, type: type, room: room, names: names, thisDevice: thisDevice, celsius: celsius, voice: voice,
-                      transport: transport, origin: origin(node))
+                      transport: transport, origin: origin(key))
     }
 
     // MARK: Transports
