@@ -63,6 +63,7 @@ let package = Package(
         // The daemon: pipeline, events, service wiring.
         .target(name: "HarkDaemon", dependencies: [
             "HarkAudio", "HarkWake", "HarkDevices", "HarkStore",
+            .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),

@@ -3,6 +3,30 @@
 public enum Event: Sendable, Equatable {
     case wake(word: String, score: Double, t: Double)
     case error(kind: String, message: String, t: Double?)
+    /// A batch of actions from one source with each result: `{"type":"actions","stage":1,"source":"voice1",
+    /// "actions":[{"device":…,"command":…,"args":{…},"id":…,"status":"ok","detail":…}],"latency_ms":…}`.
+    /// `stage` is present for voice sources only.
+    case actions(source: String, stage: Int?, actions: [ActionOutcome], latencyMs: Double)
+    /// A policy refusal: `{"type":"refused","stage":1,"source":"voice1","device":"front_door","command":"unlock","reason":"voice_not_allowed","id":…}`.
+    case refused(source: String, stage: Int?, device: String, command: String, reason: String, id: String)
+    /// A device state change, only the values that changed: `{"type":"state","device":…,"state":{…},"origin":"mqtt"}`.
+    case state(device: String, stateJSON: String, origin: String)
+    /// A timer of the speaker: `{"type":"timer","id":…,"state":"started|rang|cancelled|missed","seconds":…}`.
+    case timer(id: String, state: String, seconds: Int)
+
+    /// One action of an `actions` event: the action as JSON plus its journal id, status and detail.
+    public struct ActionOutcome: Sendable, Equatable {
+        public let actionJSON: String
+        public let id: String
+        public let status: String
+        public let detail: String?
+        public init(actionJSON: String, id: String, status: String, detail: String?) {
+            self.actionJSON = actionJSON
+            self.id = id
+            self.status = status
+            self.detail = detail
+        }
+    }
 
     /// The JSON line, without the newline. Keys keep the order of the contract.
     public var jsonLine: String {
@@ -12,8 +36,23 @@ public enum Event: Sendable, Equatable {
         case let .error(kind, message, t):
             let time = t.map { #","t":\#(Self.number($0, digits: 3))"# } ?? ""
             return #"{"type":"error","kind":\#(Self.quote(kind)),"message":\#(Self.quote(message))\#(time)}"#
+        case let .actions(source, stage, actions, latencyMs):
+            let items = actions.map { outcome in
+                // The action object with the journal fields appended before its closing brace.
+                let detail = outcome.detail.map { #","detail":\#(Self.quote($0))"# } ?? ""
+                return String(outcome.actionJSON.dropLast()) + #","id":\#(Self.quote(outcome.id)),"status":\#(Self.quote(outcome.status))\#(detail)}"#
+            }
+            return #"{"type":"actions",\#(Self.stageField(stage))"source":\#(Self.quote(source)),"actions":[\#(items.joined(separator: ","))],"latency_ms":\#(Self.number(latencyMs, digits: 2))}"#
+        case let .refused(source, stage, device, command, reason, id):
+            return #"{"type":"refused",\#(Self.stageField(stage))"source":\#(Self.quote(source)),"device":\#(Self.quote(device)),"command":\#(Self.quote(command)),"reason":\#(Self.quote(reason)),"id":\#(Self.quote(id))}"#
+        case let .state(device, stateJSON, origin):
+            return #"{"type":"state","device":\#(Self.quote(device)),"state":\#(stateJSON),"origin":\#(Self.quote(origin))}"#
+        case let .timer(id, state, seconds):
+            return #"{"type":"timer","id":\#(Self.quote(id)),"state":\#(Self.quote(state)),"seconds":\#(seconds)}"#
         }
     }
+
+    static func stageField(_ stage: Int?) -> String { stage.map { #""stage":\#($0),"# } ?? "" }
 
     /// A JSON number rounded to `digits` decimals, without trailing zeros ("1.28", "0.9713", "2").
     static func number(_ value: Double, digits: Int) -> String {

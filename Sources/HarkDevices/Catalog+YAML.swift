@@ -35,7 +35,7 @@ extension Catalog {
         var rooms: [String: String] = [:]
         var devices: [Device] = []
         for file in files {
-            let text = try readText(file)
+            let text = try CatalogReader(file: file).readFile(what: "the device catalog")
             let part = try CatalogReader(file: file).read(yaml: text)
             for (key, name) in part.rooms {
                 if let other = rooms[key], other != name {
@@ -54,37 +54,14 @@ extension Catalog {
         return try Catalog(rooms: part.rooms, devices: part.devices)
     }
 
-    static func readText(_ path: String) throws(DeviceError) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw DeviceError(.catalog, "cannot read the device catalog '\(path)': \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw DeviceError(.catalog, "cannot read the device catalog '\(path)': \(String(cString: strerror(errno)))") }
-            if n == 0 { break }
-            bytes += chunk[0..<n]
-            guard bytes.count <= 4 << 20 else { throw DeviceError(.catalog, "\(path): the catalog is larger than 4 MiB") }
-        }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw DeviceError(.catalog, "\(path): the catalog is not valid UTF-8")
-        }
-        return text
-    }
 }
 
 /// Walks the YAML tree of one catalog file.
-struct CatalogReader {
+struct CatalogReader: YAMLNodeReader {
     let file: String
 
     func read(yaml: String) throws(DeviceError) -> (rooms: [String: String], devices: [Device]) {
-        let root: Node?
-        do { root = try Yams.compose(yaml: yaml) }
-        catch let error as YamlError { throw DeviceError(.catalog, "\(file): not valid YAML: \(Self.describe(error))") }
-        catch { throw DeviceError(.catalog, "\(file): not valid YAML: \(error)") }
-        guard let root else { throw DeviceError(.catalog, "\(file): the catalog is empty") }
+        guard let root = try compose(yaml) else { throw DeviceError(.catalog, "\(file): the catalog is empty") }
         let top = try self.fields(root, "the catalog", allowed: ["rooms", "devices"])
         var rooms: [String: String] = [:]
         if let node = top["rooms"] {
@@ -353,81 +330,8 @@ struct CatalogReader {
         return value
     }
 
-    // MARK: YAML nodes
-
-    /// A mapping's keys and values; `allowed` rejects unknown keys (typos), duplicates are always rejected.
-    func fields(_ node: Node, _ what: String, allowed: Set<String>? = nil) throws(DeviceError) -> [String: Node] {
-        try readMapping(node, what, allowed: allowed).fields
-    }
-
-    /// A mapping's pairs in file order.
-    func pairs(_ node: Node, _ what: String) throws(DeviceError) -> [(String, Node)] {
-        try readMapping(node, what, allowed: nil).pairs
-    }
-
-    private func readMapping(_ node: Node, _ what: String, allowed: Set<String>?) throws(DeviceError) -> (pairs: [(String, Node)], fields: [String: Node]) {
-        guard case let .mapping(map) = node else { throw error(node, what, "expected a mapping of key: value") }
-        var pairs: [(String, Node)] = []
-        var fields: [String: Node] = [:]
-        for (keyNode, value) in map {
-            let key = try scalar(keyNode, what)
-            if fields[key] != nil { throw error(keyNode, what, "duplicate key '\(key)'") }
-            if let allowed, !allowed.contains(key) {
-                throw error(keyNode, what, "unknown key '\(key)' (expected \(allowed.sorted().joined(separator: ", ")))")
-            }
-            fields[key] = value
-            pairs.append((key, value))
-        }
-        return (pairs, fields)
-    }
-
-    func sequence(_ node: Node, _ what: String) throws(DeviceError) -> [Node] {
-        guard case let .sequence(items) = node else { throw error(node, what, "expected a list, e.g. [a, b]") }
-        return Array(items)
-    }
-
-    func scalar(_ node: Node, _ what: String) throws(DeviceError) -> String {
-        guard case let .scalar(value) = node else { throw error(node, what, "expected a single value, not a list or mapping") }
-        return value.string
-    }
-
-    func number(_ node: Node, _ what: String) throws(DeviceError) -> Double {
-        let text = try scalar(node, what)
-        guard let value = Double(text), value.isFinite else { throw error(node, what, "expected a number, got '\(Self.escaped(text))'") }
-        return value
-    }
-
-    func bool(_ node: Node, _ what: String) throws(DeviceError) -> Bool {
-        switch try scalar(node, what) {
-        case "true": return true
-        case "false": return false
-        case let text: throw error(node, what, "expected true or false, got '\(Self.escaped(text))'")
-        }
-    }
-
-    func origin(_ node: Node) -> String { node.mark.map { "\(file):\($0.line)" } ?? file }
-
-    func error(_ node: Node, _ what: String, _ problem: String) -> DeviceError {
-        DeviceError(.catalog, "\(origin(node)): \(what): \(problem)")
-    }
-
     static func isIdentifier(_ text: String) -> Bool {
         guard let first = text.unicodeScalars.first, ("a"..."z").contains(first) else { return false }
         return text.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
-    }
-
-    static func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f } }
-
-    /// Control characters shown as escapes, so a message stays on one line.
-    static func escaped(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            if scalar.value < 0x20 || scalar.value == 0x7f { out += "\\x" + String(scalar.value, radix: 16) } else { out.unicodeScalars.append(scalar) }
-        }
-        return out
-    }
-
-    static func describe(_ error: YamlError) -> String {
-        "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
     }
 }

