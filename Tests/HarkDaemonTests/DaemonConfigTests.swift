@@ -68,3 +68,10 @@ import Testing
         #expect(Event.timer(id: "t1", state: "rang", seconds: 300).jsonLine == #"{"type":"timer","id":"t1","state":"rang","seconds":300}"#)
     }
 }
+
+@Suite struct ShippedConfigTests {
+    @Test func givenTheShippedServiceConfiguration_thenItParses() throws {
+        let config = try DaemonConfig.load(path: Repo.root.appendingPathComponent("systemd/harkd.yaml").path)
+        #expect(config.catalog == "/etc/hark/devices" && config.database == "/var/lib/hark/hark.sqlite" && config.mqtt.port == 1883)
+    }
+}
