@@ -39,8 +39,8 @@ public struct ALSAPlayback: Sendable {
     }
 
     /// Plays `samples` (S16 mono at `rate` Hz) to the end and returns once the device has drained.
-    /// Cancelling the calling task stops the sound within about one buffer (`snd_pcm_drop`) and
-    /// returns without an error.
+    /// Cancelling the calling task stops the sound within about ``waitMilliseconds``
+    /// (`snd_pcm_drop`) and returns without an error.
     public func play(_ samples: [Int16], rate: Int) async throws(AudioError) {
         let stop = StopFlag()
         let device = device
