@@ -47,13 +47,22 @@ extension DeviceRuntime {
         do { store = try Store(path: settings.database) } catch { throw DaemonError(error.description) }
         logger.info("devices", metadata: ["catalog": "\(path)", "devices": "\(catalog.devices.count)", "database": "\(settings.database)"])
         return try DeviceRuntime(catalog: catalog, store: store, dryRun: settings.dryRun, sink: sink, logger: logger) { observer in
-            try makeTransports(catalog: catalog, settings: settings, observer: observer, logger: logger)
+            try makeTransports(catalog: catalog, store: store, settings: settings, sink: sink, observer: observer, logger: logger)
         }
     }
 
-    /// One transport per kind the catalog uses. In dry-run none is built: nothing is sent.
-    static func makeTransports(catalog: Catalog, settings: DeviceSettings, observer: @escaping StateObserver, logger: Logger) throws -> [any Transport] {
-        guard !settings.dryRun else { return [] }
-        return []
+    /// One transport per kind the catalog uses. In dry-run only the speaker is built, without audio
+    /// I/O (its timers run silently); nothing else is sent.
+    static func makeTransports(catalog: Catalog, store: Store, settings: DeviceSettings, sink: EventSink,
+                               observer: @escaping StateObserver, logger: Logger) throws -> [any Transport] {
+        var transports: [any Transport] = []
+        if let speaker = catalog.devices.first(where: { $0.transport.via == "speaker" }), case let .speaker(spec) = speaker.transport {
+            transports.append(SpeakerTransport(device: speaker.id, spec: spec, store: store, options: .init(dryRun: settings.dryRun),
+                                               logger: logger, onState: observer) { timer in
+                sink.emit(.timer(id: timer.id, state: timer.kind.rawValue, seconds: timer.seconds))
+            })
+        }
+        guard !settings.dryRun else { return transports }
+        return transports
     }
 }

@@ -49,7 +49,8 @@ public actor ActionDispatcher {
     private let report: @Sendable (Report) -> Void
 
     /// `transports`: one per kind of transport the catalog uses (a catalog device whose transport is
-    /// missing fails with `unavailable`). `dryRun`: validate and journal, but call no transport.
+    /// missing fails with `unavailable`). `dryRun`: validate and journal, but call only transports that
+    /// do no device I/O (`performsInDryRun`).
     public init(catalog: Catalog, store: Store, transports: [any Transport], states: DeviceStates, dryRun: Bool = false,
                 logger: Logger, report: @escaping @Sendable (Report) -> Void) {
         self.catalog = catalog
@@ -69,8 +70,7 @@ public actor ActionDispatcher {
     public func start() async throws {
         let interrupted = try store.recoverInterrupted()
         if interrupted > 0 { logger.warning("actions interrupted by the last stop, not retried", metadata: ["count": "\(interrupted)"]) }
-        guard !dryRun else { return }
-        for transport in allTransports { try await transport.start() }
+        for transport in allTransports where !dryRun || transport.performsInDryRun { try await transport.start() }
     }
 
     public func shutdown() async {
@@ -118,8 +118,9 @@ public actor ActionDispatcher {
     }
 
     private func dispatch(_ action: ValidatedAction) async -> (Store.Status, String) {
-        if dryRun { return (.ok, "dry run: not sent") }
-        guard let transport = transports[action.device.transport.via] else {
+        let transport = transports[action.device.transport.via]
+        if dryRun && transport?.performsInDryRun != true { return (.ok, "dry run: not sent") }
+        guard let transport else {
             return (.failed, "no \(action.device.transport.via) transport is running for '\(action.device.id)'")
         }
         do { return (.ok, try await transport.perform(action)) }

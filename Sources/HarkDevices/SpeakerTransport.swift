@@ -78,9 +78,11 @@ public actor SpeakerTransport: Transport {
     public static let maxSleep = 5.0
 
     public nonisolated let serves: Set<String> = ["speaker"]
+    /// With `Options.dryRun` the speaker does no audio I/O, so it keeps its timers in a dry run too.
+    public nonisolated var performsInDryRun: Bool { options.dryRun }
     public nonisolated let device: String
     public nonisolated let spec: SpeakerSpec
-    private let options: Options
+    private nonisolated let options: Options
     private let store: Store
     private let logger: Logger
     private let onState: StateObserver
@@ -115,7 +117,9 @@ public actor SpeakerTransport: Transport {
     public func start() async throws {
         guard !stopped else { throw DeviceError(.unavailable, "the speaker transport has been shut down") }
         do throws(AudioError) {
-            try reportState(openMixer())
+            // A dry run's in-memory mixer is not the speaker's state: only changes to it are reported.
+            let mixer = try openMixer()
+            if !options.dryRun { _ = try reportState(mixer) }
         } catch {
             logger.warning("speaker mixer not available; volume commands will retry", metadata: ["error": "\(error.message)"])
         }

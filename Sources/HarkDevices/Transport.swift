@@ -12,11 +12,15 @@ public protocol Transport: Sendable {
     func perform(_ action: ValidatedAction) async throws -> String
     /// Stops background work; pending actions fail.
     func shutdown() async
+    /// True for a transport built to do no device I/O (the speaker keeping timers silently): the
+    /// dispatcher calls it even in dry-run. Every other transport is skipped in dry-run.
+    var performsInDryRun: Bool { get }
 }
 
 extension Transport {
     public func start() async throws {}
     public func shutdown() async {}
+    public var performsInDryRun: Bool { false }
 }
 
 /// A change of a device's state, as reported by the device (MQTT state topics) or by Hark itself

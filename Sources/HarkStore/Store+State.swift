@@ -45,10 +45,14 @@ extension Store {
     /// Running timers, soonest first.
     public func runningTimers() throws(StoreError) -> [TimerEntry] {
         try read("running timers") { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM timer WHERE status = 'running' ORDER BY due_at").map {
-                TimerEntry(id: $0["id"], device: $0["device"], seconds: $0["seconds"], createdAt: $0["created_at"],
-                           dueAt: $0["due_at"], status: $0["status"])
-            }
+            try Row.fetchAll(db, sql: "SELECT * FROM timer WHERE status = 'running' ORDER BY due_at").map(Self.timerEntry(from:))
+        }
+    }
+
+    /// One timer, whatever its status.
+    public func timer(id: String) throws(StoreError) -> TimerEntry? {
+        try read("timer \(id)") { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM timer WHERE id = ?", arguments: [id]).map(Self.timerEntry(from:))
         }
     }
 
@@ -61,5 +65,10 @@ extension Store {
                            arguments: [status, time, id])
             return db.changesCount == 1
         }
+    }
+
+    static func timerEntry(from row: Row) -> TimerEntry {
+        TimerEntry(id: row["id"], device: row["device"], seconds: row["seconds"], createdAt: row["created_at"],
+                   dueAt: row["due_at"], status: row["status"])
     }
 }

@@ -11,7 +11,7 @@ final class MixerTests {
     let virtual: VirtualMixer
 
     init() throws {
-        directory = try makeTemporaryDirectory("hark-mixer")
+        directory = URL(fileURLWithPath: makeTemporaryDirectory("hark-mixer"))
         virtual = try VirtualMixer(directory: directory)
     }
 

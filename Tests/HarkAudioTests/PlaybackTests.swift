@@ -9,7 +9,7 @@ import Testing
 struct PlaybackTests {
     @Test("Given a file-plugin playback device, when the chime is played, then the file holds the chime's samples, every non-silent one of them")
     func playsChime() async throws {
-        let directory = try makeTemporaryDirectory("hark-playback")
+        let directory = URL(fileURLWithPath: makeTemporaryDirectory("hark-playback"))
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("chime.raw").path
 
@@ -24,7 +24,7 @@ struct PlaybackTests {
 
     @Test("Given a task cancelled before it plays, when play is called, then nothing is opened and no file is written")
     func cancelledBeforeStart() async throws {
-        let directory = try makeTemporaryDirectory("hark-playback")
+        let directory = URL(fileURLWithPath: makeTemporaryDirectory("hark-playback"))
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("chime.raw").path
         let playback = ALSAPlayback(device: capturingPlaybackDevice(path: path))

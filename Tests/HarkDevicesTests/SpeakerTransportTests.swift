@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import HarkAudio
 import HarkStore
 import HarkTestSupport
@@ -21,7 +20,7 @@ final class SpeakerTransportTests {
     let recorder = Recorder()
 
     init() throws {
-        directory = try makeTemporaryDirectory("hark-speaker")
+        directory = URL(fileURLWithPath: makeTemporaryDirectory("hark-speaker"))
         virtual = try VirtualMixer(directory: directory)
         chimePath = directory.appendingPathComponent("chime.raw").path
         databasePath = directory.appendingPathComponent("hark.sqlite").path
@@ -56,9 +55,7 @@ final class SpeakerTransportTests {
 
     /// The stored status of a timer, read through a second connection to the database file.
     func status(of id: String) throws -> String? {
-        try DatabaseQueue(path: databasePath).read { db in
-            try String.fetchOne(db, sql: "SELECT status FROM timer WHERE id = ?", arguments: [id])
-        }
+        try Store(path: databasePath).timer(id: id)?.status
     }
 
     // MARK: - Volume and mute

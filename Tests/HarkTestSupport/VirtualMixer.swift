@@ -139,13 +139,6 @@ public func capturingPlaybackDevice(path: String) -> String {
     "file:FILE='\(path)',FORMAT=raw"
 }
 
-/// A fresh temporary directory.
-public func makeTemporaryDirectory(_ prefix: String = "hark-test") throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
-
 /// Reads a raw S16_LE file (what ``capturingPlaybackDevice(path:)`` wrote); nil if it does not exist.
 public func readRawSamples(_ path: String) throws -> [Int16]? {
     guard FileManager.default.fileExists(atPath: path) else { return nil }
