@@ -63,6 +63,10 @@ extension DeviceRuntime {
             })
         }
         guard !settings.dryRun else { return transports }
+        let kinds = Set(catalog.devices.map(\.transport.via))
+        if kinds.contains("exec") { transports.append(ExecTransport(logger: logger)) }
+        if kinds.contains("file") { transports.append(FileTransport()) }
+        if kinds.contains("home_assistant") { transports.append(HomeAssistantTransport(logger: logger)) }
         return transports
     }
 }
