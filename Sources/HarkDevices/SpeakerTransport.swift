@@ -37,8 +37,9 @@ import Synchronization
 /// `missed`, since a chime hours late helps nobody. ``shutdown()`` cancels the timer tasks and any
 /// chime, and leaves the stored timers running for the next start.
 ///
-/// A muted speaker rings a silent chime: ringing plays through the playback device as the mixer
-/// is set and does not touch the mixer.
+/// A timer is meant to be heard: if the speaker is muted when one rings, it is unmuted for the chime
+/// and muted again afterwards (unless a command changed the speaker meanwhile). The volume is left
+/// as the user set it.
 public actor SpeakerTransport: Transport {
     public struct Options: Sendable {
         /// No audio I/O at all: the chime is not played and the mixer is not opened (volume and mute
@@ -97,6 +98,8 @@ public actor SpeakerTransport: Transport {
     /// The chime playing or queued last; the next one waits for it.
     private var chime: Task<Void, Never>?
     private var stopped = false
+    /// True while a ringing timer has unmuted a muted speaker; a command clears it (the user's word wins).
+    private var unmutedForRing = false
 
     /// `device`: the catalog id of the speaker (state updates and new timers carry it).
     public init(device: String, spec: SpeakerSpec, store: Store, options: Options = Options(), logger: Logger,
@@ -141,6 +144,7 @@ public actor SpeakerTransport: Transport {
 
     public func perform(_ action: ValidatedAction) async throws -> String {
         guard !stopped else { throw DeviceError(.unavailable, "the speaker transport has been shut down") }
+        unmutedForRing = false
         switch action.command.name {
         case "set_volume":
             guard let percent = action.integer(.percent) else { throw DeviceError(.badArgument, "set_volume needs percent") }
@@ -284,15 +288,36 @@ public actor SpeakerTransport: Transport {
         report(.rang, entry, at: now)
         guard !options.dryRun else { return }
         let previous = chime
-        chime = Task { [playback, chimeSamples, logger] in
+        chime = Task { [weak self, playback, chimeSamples, logger] in
             await previous?.value
             guard !Task.isCancelled else { return }
+            await self?.unmuteForRing()
             do {
                 try await playback.play(chimeSamples, rate: Chime.rate)
             } catch {
                 logger.warning("timer chime not played", metadata: ["id": "\(entry.id)", "error": "\(error)"])
             }
+            await self?.muteAfterRing()
         }
+    }
+
+    /// Unmutes a muted speaker for a ringing timer.
+    private func unmuteForRing() {
+        guard let mixer = try? openMixer(), (try? mixer.isMuted()) == true else { return }
+        do throws(AudioError) {
+            try mixer.setMuted(false)
+            unmutedForRing = true
+        } catch {
+            logger.warning("speaker not unmuted for the timer", metadata: ["error": "\(error.message)"])
+        }
+    }
+
+    /// Mutes again after the chime, unless a command changed the speaker while it rang.
+    private func muteAfterRing() {
+        guard unmutedForRing, let mixer = try? openMixer() else { return }
+        unmutedForRing = false
+        do throws(AudioError) { try mixer.setMuted(true) }
+        catch { logger.warning("speaker not muted again after the timer", metadata: ["error": "\(error.message)"]) }
     }
 
     private func report(_ kind: TimerEvent.Kind, _ entry: Store.TimerEntry, at time: Double) {

@@ -203,6 +203,37 @@ final class SpeakerTransportTests {
         await speaker.shutdown()
     }
 
+    @Test("Given a muted speaker, when a timer rings, then it is unmuted for the chime and muted again after it")
+    func mutedSpeakerRingsAudibly() async throws {
+        let speaker = transport()
+        try await speaker.start()
+        _ = try await speaker.perform(action("mute"))
+        let id = try #require(try await speaker.perform(action("start_timer", ["seconds": .number(1)])).split(separator: " ").dropFirst().first.map(String.init))
+        _ = await recorder.wait(for: .rang, id: id)
+        await speaker.waitUntilQuiet()
+
+        // The plugin stores each channel as it is written: keep the settled states (both channels alike).
+        let settled = try virtual.history().compactMap { $0[VirtualMixer.masterSwitch] }.filter { Set($0).count == 1 }
+        let transitions = settled.enumerated().filter { $0.offset == 0 || settled[$0.offset - 1] != $0.element }.map(\.element)
+        #expect(transitions.suffix(3) == [[0, 0], [1, 1], [0, 0]], "switch history: \(transitions)")
+        #expect(try readRawSamples(chimePath) == Chime.repeated(3))
+        await speaker.shutdown()
+    }
+
+    @Test("Given a muted speaker whose timer is ringing, when the user unmutes meanwhile, then the ring does not mute it again")
+    func unmuteDuringRingWins() async throws {
+        let speaker = transport()
+        try await speaker.start()
+        _ = try await speaker.perform(action("mute"))
+        _ = try await speaker.perform(action("start_timer", ["seconds": .number(1)]))
+        let id = try #require(recorder.timerEvents.first?.id)
+        _ = await recorder.wait(for: .rang, id: id)
+        _ = try await speaker.perform(action("unmute"))
+        await speaker.waitUntilQuiet()
+        #expect(try virtual.values()[VirtualMixer.masterSwitch] == [1, 1])
+        await speaker.shutdown()
+    }
+
     @Test("Given a 4 s timer, when the transport shuts down 2 s in and a new one starts on the same store, then the new one rings it at its first due time, once")
     func timerSurvivesRestart() async throws {
         let first = transport()

@@ -45,6 +45,19 @@ public struct VirtualMixer: Sendable {
         return values
     }
 
+    /// Every state the plugin stored, oldest first (the plugin appends each to `STATE.log`).
+    public func history() throws -> [[String: [Int]]] {
+        guard let text = try? String(contentsOfFile: statePath + ".log", encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").map { line in
+            var values: [String: [Int]] = [:]
+            for part in line.split(separator: ";") {
+                guard let colon = part.firstIndex(of: ":") else { continue }
+                values[String(part[..<colon])] = part[part.index(after: colon)...].split(separator: " ").compactMap { Int($0) }
+            }
+            return values
+        }
+    }
+
     /// Writes the whole state file, as another program changing the mixer would.
     public func write(master: [Int], masterSwitch: [Int], pcm: Int) throws {
         let text = """

@@ -99,6 +99,18 @@ static int store(hark_test_t *h)
 	}
 	if (fclose(file) != 0 || rename(temporary, h->path) != 0)
 		return -errno;
+	/* Every stored state is also appended to PATH.log, so a test can see what happened between reads. */
+	snprintf(temporary, sizeof(temporary), "%s.log", h->path);
+	file = fopen(temporary, "a");
+	if (file) {
+		for (e = 0; e < ELEMENTS; e++) {
+			fprintf(file, "%s:", elements[e].name);
+			for (c = 0; c < elements[e].channels; c++)
+				fprintf(file, " %ld", h->values[e][c]);
+			fprintf(file, e + 1 < ELEMENTS ? ";" : "\n");
+		}
+		fclose(file);
+	}
 	return 0;
 }
 
