@@ -12,9 +12,9 @@ SWIFT_FLAGS := -c release -Xswiftc -enable-testing
 BIN := .build/release
 PYTHON_VENV := .venv/bin/python
 
-# Debian packages: build (ALSA, SQLite, libmosquitto, libcurl), tests (the mosquitto broker), test audio (espeak-ng, flite, sox, Python venv for Piper and
+# Debian packages: build (ALSA, SQLite, libmosquitto, libcurl), tests (the mosquitto broker; gcc builds the virtual ALSA mixer plugin), test audio (espeak-ng, flite, sox, Python venv for Piper and
 # the openWakeWord reference), benchmarks (time).
-APT_PACKAGES := libasound2-dev libsqlite3-dev libmosquitto-dev mosquitto libcurl4-openssl-dev alsa-utils espeak-ng flite sox python3-venv python3-pip time
+APT_PACKAGES := libasound2-dev libsqlite3-dev libmosquitto-dev mosquitto libcurl4-openssl-dev gcc alsa-utils espeak-ng flite sox python3-venv python3-pip time
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test deps models build venv test-data bench-audio demo bench bench-wake fixtures clean
