@@ -316,7 +316,13 @@ public final class MQTTClient: Sendable {
     }
 
     private func waitForConnection(until deadline: ContinuousClock.Instant, purpose: String) async throws(DeviceError) {
-        let serial = state.withLock { $0.nextSerial &+= 1; return $0.nextSerial }
+        // Connected (the usual case): no suspension.
+        let (connected, closed, serial) = state.withLock { state in
+            state.nextSerial &+= 1
+            return (state.connected, state.closed, state.nextSerial)
+        }
+        guard !closed else { throw MQTTClient.closedError(settings) }
+        if connected { return }
         try await wait(until: deadline, what: "connection", serial: serial, timeoutError: { [settings] in
             DeviceError(.unavailable, "not connected to the MQTT broker \(settings.broker) in time to \(purpose); check that the broker runs (the client keeps retrying)")
         }) { (state: inout State) throws(DeviceError) -> WaitKey? in
