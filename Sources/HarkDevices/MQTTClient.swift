@@ -56,6 +56,8 @@ public final class MQTTClient: Sendable {
         var connected = false
         /// Counts successful connections: a subscription acknowledged on an older one may be gone.
         var connection: UInt64 = 0
+        /// Why the last connection attempt failed or the connection ended, for error messages.
+        var lastProblem: String?
         var closed = false
         /// Topics subscribed on every connection, in the order first asked for.
         var subscriptions: [String] = []
@@ -166,8 +168,9 @@ public final class MQTTClient: Sendable {
             throw MQTTClient.error("mosquitto_connect_async", rc, on: "broker \(settings.broker)")
         }
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
-            logger.warning("MQTT broker not reachable yet; retrying", metadata: [
-                "broker": "\(settings.broker)", "error": "\(MQTTClient.describe(rc))"])
+            let problem = MQTTClient.describe(rc)
+            state.withLock { $0.lastProblem = problem }
+            logger.warning("MQTT broker not reachable yet; retrying", metadata: ["broker": "\(settings.broker)", "error": "\(problem)"])
             return false
         }
         try mosquittoCall("mosquitto_loop_start", on: "broker \(settings.broker)") { mosquitto_loop_start(handle.pointer) }
@@ -179,7 +182,7 @@ public final class MQTTClient: Sendable {
         var attempt = 0
         while true {
             let delay = min(settings.reconnectDelayMin * (attempt + 1) * (attempt + 1), settings.reconnectDelayMax)
-            attempt += 1
+            attempt = min(attempt + 1, 1_000)
             do { try await Task.sleep(for: .seconds(delay)) } catch { return }
             let done: Bool = lifecycle.withLock { life in
                 guard life.phase == .connecting else { return true }
@@ -197,8 +200,9 @@ public final class MQTTClient: Sendable {
 
     private func didConnect(_ rc: Int32) {
         guard rc == 0 else {
-            logger.warning("MQTT broker refused the connection", metadata: [
-                "broker": "\(settings.broker)", "reason": "\(String(cString: mosquitto_connack_string(rc)))"])
+            let reason = String(cString: mosquitto_connack_string(rc))
+            state.withLock { $0.lastProblem = "the broker refused the connection: \(reason)" }
+            logger.warning("MQTT broker refused the connection", metadata: ["broker": "\(settings.broker)", "reason": "\(reason)"])
             return
         }
         // Retained, so whoever subscribes later sees Hark is up; the will says the opposite.
@@ -210,6 +214,7 @@ public final class MQTTClient: Sendable {
         let (topics, waiters) = state.withLock { state in
             state.connected = true
             state.connection &+= 1
+            state.lastProblem = nil
             let keys = state.waiters.keys.filter { if case .connection = $0 { true } else { false } }
             return (state.subscriptions, keys.compactMap { state.waiters.removeValue(forKey: $0) })
         }
@@ -222,7 +227,10 @@ public final class MQTTClient: Sendable {
     }
 
     private func didDisconnect(_ rc: Int32) {
-        state.withLock { $0.connected = false }
+        state.withLock { state in
+            state.connected = false
+            if rc != 0 { state.lastProblem = "connection lost: \(MQTTClient.describe(rc))" }
+        }
         if rc == 0 {
             logger.debug("MQTT disconnected", metadata: ["broker": "\(settings.broker)"])
         } else {
@@ -323,8 +331,9 @@ public final class MQTTClient: Sendable {
         }
         guard !closed else { throw MQTTClient.closedError(settings) }
         if connected { return }
-        try await wait(until: deadline, what: "connection", serial: serial, timeoutError: { [settings] in
-            DeviceError(.unavailable, "not connected to the MQTT broker \(settings.broker) in time to \(purpose); check that the broker runs (the client keeps retrying)")
+        try await wait(until: deadline, what: "connection", serial: serial, timeoutError: { [self] in
+            let problem = state.withLock { $0.lastProblem }.map { " (\($0))" } ?? ""
+            return DeviceError(.unavailable, "not connected to the MQTT broker \(settings.broker) in time to \(purpose)\(problem); check that the broker runs and accepts this client (the client keeps retrying)")
         }) { (state: inout State) throws(DeviceError) -> WaitKey? in
             guard !state.closed else { throw MQTTClient.closedError(settings) }
             return state.connected ? nil : .connection(serial)

@@ -120,6 +120,7 @@ import Testing
         let error = await #expect(throws: DeviceError.self) { _ = try await transport.perform(action) }
         #expect(error?.code == .unavailable)
         #expect(error?.message.contains("127.0.0.1:\(broker.port)") == true)
+        #expect(error?.message.contains("Connection refused") == true, "\(error?.message ?? "")")
 
         try broker.start()
         try await transport.client.waitForConnection(timeout: .seconds(30))
