@@ -2,7 +2,8 @@
 #
 #   make run         set up (Debian packages, models, build), then run the demo
 #   make test        set up, generate the test audio, build and run every test
-#   make bench       benchmarks (make bench-wake: wake-word CPU and memory vs openWakeWord)
+#   make bench       benchmarks (make bench-wake: wake-word CPU and memory vs openWakeWord;
+#                    make bench-dispatch: action → MQTT PUBACK latency and journal throughput)
 
 SHELL := /bin/bash
 SWIFT ?= swift
@@ -17,7 +18,7 @@ PYTHON_VENV := .venv/bin/python
 APT_PACKAGES := libasound2-dev libsqlite3-dev libmosquitto-dev mosquitto libcurl4-openssl-dev gcc alsa-utils espeak-ng flite sox python3-venv python3-pip time
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps models build venv test-data bench-audio demo bench bench-wake fixtures clean
+.PHONY: run test deps models build venv test-data bench-audio demo bench bench-wake bench-dispatch fixtures clean
 
 run: deps models build demo-audio demo
 
@@ -64,10 +65,27 @@ demo:
 		$(BIN)/harkd --input alsa:default --dry-run --events - ; \
 	else echo "== no capture device found: skipping live listening"; fi
 
-bench: bench-wake
+bench: bench-wake bench-dispatch
 
 bench-wake: deps models build venv bench-audio
 	bench/bench-wake.sh
+
+# 10 000 actions through the dispatcher to a mosquitto on a free loopback port, against raw libmosquitto
+# and plain GRDB in the same run (bench/dispatch/main.swift); ends with dispatch_p99_ms and journal_actions_per_s.
+# The broker runs from a temporary directory and is stopped by its pid however the benchmark ends; as root,
+# mosquitto would switch to the user 'mosquitto', which cannot write there ("user root" keeps it).
+bench-dispatch: deps
+	$(SWIFT) build $(SWIFT_FLAGS) --product hark-bench-dispatch
+	@set -eu; dir=$$(mktemp -d /tmp/hark-bench-mosquitto.XXXXXX); \
+	port=$$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest file %s/mosquitto.log\n' "$$port" "$$dir" > "$$dir/mosquitto.conf"; \
+	[ "$$(id -u)" != 0 ] || echo "user root" >> "$$dir/mosquitto.conf"; \
+	/usr/sbin/mosquitto -c "$$dir/mosquitto.conf" >> "$$dir/mosquitto.log" 2>&1 & broker=$$!; \
+	trap 'kill $$broker 2>/dev/null; wait $$broker 2>/dev/null; rm -rf "$$dir"' EXIT; \
+	for _ in $$(seq 400); do (exec 3<>"/dev/tcp/127.0.0.1/$$port") 2>/dev/null && break; \
+		kill -0 $$broker 2>/dev/null || { cat "$$dir/mosquitto.log" >&2; exit 1; }; sleep 0.05; done; \
+	echo "== mosquitto on 127.0.0.1:$$port"; \
+	$(BIN)/hark-bench-dispatch --port "$$port" $(BENCH_DISPATCH_ARGS)
 
 # Re-capture the reference fixtures (needs the venv; results are committed).
 fixtures: models venv test-data
