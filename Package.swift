@@ -77,7 +77,8 @@ let package = Package(
 
         // Benchmarks that need the package's modules (make bench-dispatch).
         .executableTarget(name: "hark-bench-dispatch", dependencies: [
-            "HarkDevices", "HarkStore",
+            "HarkDevices", "HarkStore", "CMosquitto",
+            .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "bench/dispatch"),
 
@@ -92,7 +93,7 @@ let package = Package(
         .testTarget(name: "HarkWakeTests", dependencies: ["HarkWake", "HarkAudio", "HarkTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "HarkStoreTests", dependencies: ["HarkStore"]),
         .testTarget(name: "HarkDevicesTests", dependencies: ["HarkDevices", "HarkStore", "HarkTestSupport"]),
-        .testTarget(name: "HarkDaemonTests", dependencies: ["HarkDaemon", "HarkWake", "HarkTestSupport"]),
+        .testTarget(name: "HarkDaemonTests", dependencies: ["HarkDaemon", "HarkWake", "HarkDevices", "HarkStore", "HarkTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -67,6 +67,15 @@ extension DeviceRuntime {
         if kinds.contains("exec") { transports.append(ExecTransport(logger: logger)) }
         if kinds.contains("file") { transports.append(FileTransport()) }
         if kinds.contains("home_assistant") { transports.append(HomeAssistantTransport(logger: logger)) }
+        if catalog.usesMQTT {
+            let mqtt = settings.mqtt
+            let defaults = MQTTSettings()
+            let broker = MQTTSettings(host: mqtt.host ?? defaults.host, port: mqtt.port ?? defaults.port,
+                                      clientID: mqtt.clientID ?? defaults.clientID, keepalive: mqtt.keepalive ?? defaults.keepalive,
+                                      username: mqtt.username, passwordFile: mqtt.passwordFile)
+            do { transports.append(try MQTTTransport(catalog: catalog, settings: broker, observer: observer, logger: logger)) }
+            catch { throw DaemonError(error.description) }
+        }
         return transports
     }
 }

@@ -53,13 +53,17 @@ extension Store {
     /// dispatched: refused, invalid), unless its id is already journaled.
     public func begin(_ action: NewAction, status: Status = .dispatching, detail: String? = nil, at time: Double = Store.now()) throws(StoreError) -> Begin {
         try write("journal \(action.id)") { db in
-            if let existing = try Self.fetchEntry(db, id: action.id) { return .existing(existing) }
+            // One statement in the common case: the insert is ignored only when the id exists.
             try db.execute(sql: """
                 INSERT INTO action (id, created_at, source, device, command, args, status, detail, finished_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING
                 """, arguments: [action.id, time, action.source, action.device, action.command, action.args,
                                  status.rawValue, detail, status.isFinal ? time : nil])
-            return .started
+            if db.changesCount == 1 { return .started }
+            guard let existing = try Self.fetchEntry(db, id: action.id) else {
+                throw StoreError(.corrupt, "journal row '\(action.id)' was neither inserted nor found")
+            }
+            return .existing(existing)
         }
     }
 
