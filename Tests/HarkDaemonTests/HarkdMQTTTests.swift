@@ -28,12 +28,6 @@ import Testing
         return condition()
     }
 
-    func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
-        }
-    }
-
     @Test func givenTheDemoHomeOnARealBroker_whenHarkdRunsAScript_thenDevicesGetTheirCommandsAndTheirStateComesBack() async throws {
         let broker = try MosquittoBroker()
         defer { broker.stop() }

@@ -7,7 +7,7 @@ import Testing
 /// real exec transport is killed again and again, then run to the end. The database stays sound, every
 /// action is journaled once, and no action reaches its device twice.
 @Suite struct JournalCrashTests {
-    @Test func givenADaemonKilledRepeatedlyWhileDispatching_thenNoActionRunsTwiceAndTheDatabaseIsSound() throws {
+    @Test func givenADaemonKilledRepeatedlyWhileDispatching_thenNoActionRunsTwiceAndTheDatabaseIsSound() async throws {
         let dir = makeTemporaryDirectory("hark-crash")
         let log = dir + "/executed.log"
         // The device side: a program that appends its arguments as one line.
@@ -37,17 +37,19 @@ import Testing
         let arguments = ["--input", "none", "--actions", dir + "/actions.jsonl", "--catalog", dir + "/home.yaml",
                          "--database", database, "--events", dir + "/events.jsonl", "--log-level", "error"]
 
-        var generator = SplitMix64(seed: 42)
-        var kills = 0
-        for _ in 0..<12 {
-            let delay = 0.1 + Double(generator.next() % 1000) / 1000 * 0.3
-            let run = try harkd(arguments, timeout: 60) { process in
-                Thread.sleep(forTimeInterval: delay)
-                kill(process.processIdentifier, SIGKILL)
+        let (kills, final) = try await offThePool {
+            var generator = SplitMix64(seed: 42)
+            var kills = 0
+            for _ in 0..<12 {
+                let delay = 0.1 + Double(generator.next() % 1000) / 1000 * 0.3
+                let run = try harkd(arguments, timeout: 60) { process in
+                    Thread.sleep(forTimeInterval: delay)
+                    kill(process.processIdentifier, SIGKILL)
+                }
+                if run.reason == .uncaughtSignal { kills += 1 }
             }
-            if run.reason == .uncaughtSignal { kills += 1 }
+            return (kills, try harkd(arguments, timeout: 120))
         }
-        let final = try harkd(arguments, timeout: 120)
         #expect(final.status == 0, "\(final.stderr)")
         #expect(kills >= 10, "most runs should have been killed mid-script, \(kills) were")
 

@@ -95,3 +95,11 @@ final class ReadAll: @unchecked Sendable {
         return String(decoding: data, as: UTF8.self)
     }
 }
+
+/// Runs blocking work (waiting for a child process, sleeping) on a Dispatch thread, so it never holds
+/// a thread of Swift's cooperative pool that async code in the same test run needs.
+func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+    }
+}
