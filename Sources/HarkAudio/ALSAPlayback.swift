@@ -46,11 +46,12 @@ public struct ALSAPlayback: Sendable {
         let device = device
         let result: Result<Void, AudioError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                startAudioThread {
+                let started = startDetachedThread {
                     continuation.resume(returning: Result { () throws(AudioError) in
                         try Self.playBlocking(samples, rate: rate, device: device, stop: stop)
                     })
                 }
+                if !started { continuation.resume(returning: .failure(AudioError(code: .deviceUnavailable, message: "cannot start a playback thread for '\(device)': the process is out of threads or memory"))) }
             }
         } onCancel: {
             stop.set()
@@ -194,19 +195,3 @@ final class StopFlag: Sendable {
     func set() { flag.store(true, ordering: .releasing) }
 }
 
-/// Runs `body` on a new detached POSIX thread, off Swift's cooperative pool.
-func startAudioThread(_ body: @escaping @Sendable () -> Void) {
-    final class Box: Sendable {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-    let box = Unmanaged.passRetained(Box(body)).toOpaque()
-    var thread = pthread_t()
-    let result = pthread_create(&thread, nil, { pointer in
-        let box = Unmanaged<Box>.fromOpaque(pointer!).takeRetainedValue()
-        box.body()
-        return nil
-    }, box)
-    precondition(result == 0, "pthread_create failed (\(result))")
-    pthread_detach(thread)
-}

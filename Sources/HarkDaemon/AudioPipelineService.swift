@@ -84,19 +84,7 @@ public final class AudioPipelineService: Service, Sendable {
 }
 
 /// Runs `body` on a new detached POSIX thread (the blocking audio loop must not occupy a thread of
-/// Swift's cooperative pool).
+/// Swift's cooperative pool); a process that cannot make a thread cannot run at all.
 func startThread(_ body: @escaping @Sendable () -> Void) {
-    final class Box: Sendable {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-    let box = Unmanaged.passRetained(Box(body)).toOpaque()
-    var thread = pthread_t()
-    let result = pthread_create(&thread, nil, { pointer in
-        let box = Unmanaged<Box>.fromOpaque(pointer!).takeRetainedValue()
-        box.body()
-        return nil
-    }, box)
-    precondition(result == 0, "pthread_create failed (\(result))")
-    pthread_detach(thread)
+    precondition(startDetachedThread(body), "pthread_create failed")
 }

@@ -1,3 +1,5 @@
+import HarkDevices
+
 /// An event of the public contract (DESIGN §4): one JSON object per line, `type` first.
 /// `t` values are seconds of audio from the start of the input.
 public enum Event: Sendable, Equatable {
@@ -67,21 +69,5 @@ public enum Event: Sendable, Equatable {
     }
 
     /// A JSON string literal with the escapes RFC 8259 §7 requires.
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ text: String) -> String { JSONValue.quote(text) }
 }

@@ -2,6 +2,7 @@ import CCurl
 #if canImport(Glibc)
 import Glibc
 #endif
+import HarkAudio
 import Logging
 
 /// The `home_assistant` transport: calls a service of Home Assistant's REST API for the device's
@@ -236,18 +237,7 @@ public struct HomeAssistantTransport: Transport {
     /// Runs `body` on a new detached POSIX thread and returns its result; nil if no thread could be made.
     private static func onOwnThread<Value: Sendable>(_ body: @escaping @Sendable () -> Value) async -> Value? {
         await withCheckedContinuation { (continuation: CheckedContinuation<Value?, Never>) in
-            let job = Unmanaged<ThreadJobBase>.passRetained(ThreadJob(body) { continuation.resume(returning: $0) }).toOpaque()
-            var thread = pthread_t()
-            let result = pthread_create(&thread, nil, { pointer in
-                Unmanaged<ThreadJobBase>.fromOpaque(pointer!).takeRetainedValue().run()
-                return nil
-            }, job)
-            if result == 0 {
-                pthread_detach(thread)
-            } else {
-                Unmanaged<ThreadJobBase>.fromOpaque(job).release()
-                continuation.resume(returning: nil)
-            }
+            if !startDetachedThread({ continuation.resume(returning: body()) }) { continuation.resume(returning: nil) }
         }
     }
 
@@ -261,20 +251,4 @@ public struct HomeAssistantTransport: Transport {
         }
         return nil
     }
-}
-
-/// What a new thread runs: the thread's C entry point cannot be generic, so it calls `run` on this base.
-private class ThreadJobBase {
-    func run() {}
-}
-
-/// A body and where its result goes, handed to a new thread.
-private final class ThreadJob<Value: Sendable>: ThreadJobBase {
-    let body: @Sendable () -> Value
-    let finish: @Sendable (Value) -> Void
-    init(_ body: @escaping @Sendable () -> Value, finish: @escaping @Sendable (Value) -> Void) {
-        self.body = body
-        self.finish = finish
-    }
-    override func run() { finish(body()) }
 }
