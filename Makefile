@@ -67,6 +67,8 @@ build/bench/speech_noise_60s.wav: tools/gen_bench_audio.py | venv
 demo:
 	@echo "== harkd on build/testdata/demo/demo.wav (\"hey jarvis, turn on the kitchen light\" + other speech)"
 	$(BIN)/harkd --input build/testdata/demo/demo.wav --dry-run --events -
+	@echo "== harkd dispatching tools/demo-actions.jsonl to the demo home (dry run: validated, journaled in memory, nothing sent)"
+	$(BIN)/harkd --input none --actions tools/demo-actions.jsonl --dry-run --events - --log-level warning
 	@if [ -z "$$CI" ] && arecord -l 2>/dev/null | grep -q '^card'; then \
 		echo "== listening live on alsa:default (say \"hey jarvis\"; Ctrl-C to stop)"; \
 		$(BIN)/harkd --input alsa:default --dry-run --events - ; \
