@@ -1,5 +1,6 @@
 import Testing
 @testable import HarkStore
+import GRDB
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -107,5 +108,46 @@ func temporaryDatabasePath() -> String {
     @Test func givenAnUnwritableDirectory_whenOpened_thenTheErrorNamesThePath() {
         let error = #expect(throws: StoreError.self) { try Store(path: "/nonexistent-dir/hark.sqlite") }
         #expect(error?.message.contains("/nonexistent-dir/hark.sqlite") == true)
+    }
+}
+
+/// Migrations never change once shipped: the schema they build is pinned here. A new migration adds
+/// its statements and its name to the fixture; an edit to a shipped one fails this test.
+@Suite struct SchemaTests {
+    static let fixture = #filePath.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/") + "/Fixtures/schema.txt"
+
+    static func currentSchema(_ store: Store) throws -> String {
+        try store.queue.read { db in
+            let migrations = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid")
+            let objects = try Row.fetchAll(db, sql: """
+                SELECT type, name, sql FROM sqlite_master
+                WHERE name NOT LIKE 'grdb%' AND name NOT LIKE 'sqlite%' ORDER BY name
+                """).map { "\($0["type"] as String) \($0["name"] as String)\n\($0["sql"] as String)" }
+            return (migrations.map { "migration: \($0)" } + objects).joined(separator: "\n") + "\n"
+        }
+    }
+
+    @Test func givenAFreshDatabase_whenMigrated_thenItsSchemaIsThePinnedOne() throws {
+        let pinned = try #require(readText(Self.fixture), "missing \(Self.fixture)")
+        #expect(try Self.currentSchema(Store(path: ":memory:")) == pinned)
+    }
+
+    @Test func givenADatabaseAlreadyMigrated_whenOpenedAgain_thenNothingChanges() throws {
+        let path = temporaryDatabasePath()
+        let first = try Self.currentSchema(Store(path: path))
+        #expect(try Self.currentSchema(Store(path: path)) == first)
+    }
+
+    func readText(_ path: String) -> String? {
+        guard let file = fopen(path, "r") else { return nil }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&buffer, 1, buffer.count, file)
+            if n == 0 { break }
+            bytes += buffer[0..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
