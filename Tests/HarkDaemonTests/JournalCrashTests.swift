@@ -67,6 +67,7 @@ import Testing
         // The kills landed while actions were in flight (journaled, not yet finished), not only between them.
         #expect(interrupted >= 1, "no kill hit an action in flight; ok \(ok), interrupted \(interrupted)")
         #expect(ok <= executedIDs.count && executedIDs.count <= ok + interrupted)
+        print("JournalCrashTests: \(kills) kills; \(ok) ok, \(interrupted) interrupted (\(executedIDs.count - ok) of them reached the device before the kill), \(idOf.count) actions, \(executedIDs.count - Set(executedIDs).count) run twice")
         for id in Set(idOf.values).subtracting(executedIDs) {
             #expect(try store.entry(id: id)?.status == .interrupted, "\(id) never ran but is not interrupted")
         }
