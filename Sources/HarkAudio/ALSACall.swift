@@ -39,3 +39,20 @@ func posixCall<Result: BinaryInteger>(_ body: () -> Result) -> (value: Result, e
         return (result, code)
     }
 }
+
+/// Opens a PCM non-blocking; a failure is one line naming the stream, the device and what to check,
+/// e.g. `cannot open ALSA capture device 'hw:9' (snd_pcm_open: No such file or directory): check --input and 'arecord -L'`.
+func openPCM(_ device: String, stream: snd_pcm_stream_t, advice: String) throws(AudioError) -> OpaquePointer {
+    var pcm: OpaquePointer?
+    do {
+        try alsaCall("snd_pcm_open", device: device) { snd_pcm_open(&pcm, device, stream, SND_PCM_NONBLOCK) }
+    } catch {
+        let code = error.systemErrorCode ?? EIO
+        let kind = stream == SND_PCM_STREAM_CAPTURE ? "capture" : "playback"
+        throw AudioError(
+            code: .deviceUnavailable,
+            message: "cannot open ALSA \(kind) device '\(device)' (snd_pcm_open: \(alsaErrorText(code))): \(advice)",
+            systemErrorCode: code, underlying: error)
+    }
+    return pcm!
+}

@@ -34,21 +34,10 @@ final class ALSAPCM: PCMCapture {
 
     func open() throws(AudioError) -> CaptureFormat {
         close()
-        var pcm: OpaquePointer?
-        do {
-            try alsaCall("snd_pcm_open", device: device) {
-                snd_pcm_open(&pcm, device, SND_PCM_STREAM_CAPTURE, SND_PCM_NONBLOCK)
-            }
-        } catch {
-            let code = error.systemErrorCode ?? EIO
-            throw AudioError(
-                code: .deviceUnavailable,
-                message: "cannot open ALSA capture device '\(device)' (snd_pcm_open: \(alsaErrorText(code))): check --input and 'arecord -L'",
-                systemErrorCode: code, underlying: error)
-        }
+        let pcm = try openPCM(device, stream: SND_PCM_STREAM_CAPTURE, advice: "check --input and 'arecord -L'")
         handle = pcm
         do {
-            let format = try configure(pcm!)
+            let format = try configure(pcm)
             try prepareAndStart()
             return format
         } catch {

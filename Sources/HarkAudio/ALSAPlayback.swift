@@ -62,17 +62,7 @@ public struct ALSAPlayback: Sendable {
     /// The whole playback, on the calling thread.
     static func playBlocking(_ samples: [Int16], rate: Int, device: String, stop: StopFlag) throws(AudioError) {
         guard !stop.isSet, !samples.isEmpty else { return }
-        var opened: OpaquePointer?
-        do {
-            try alsaCall("snd_pcm_open", device: device) { snd_pcm_open(&opened, device, SND_PCM_STREAM_PLAYBACK, SND_PCM_NONBLOCK) }
-        } catch {
-            let code = error.systemErrorCode ?? EIO
-            throw AudioError(
-                code: .deviceUnavailable,
-                message: "cannot open ALSA playback device '\(device)' (snd_pcm_open: \(alsaErrorText(code))): check the playback device name and 'aplay -L'",
-                systemErrorCode: code, underlying: error)
-        }
-        let pcm = opened!
+        let pcm = try openPCM(device, stream: SND_PCM_STREAM_PLAYBACK, advice: "check the playback device name and 'aplay -L'")
         defer { snd_pcm_close(pcm) }
         let (channels, periodFrames) = try configure(pcm, rate: rate, device: device)
         try alsaCall("snd_pcm_prepare", device: device) { snd_pcm_prepare(pcm) }

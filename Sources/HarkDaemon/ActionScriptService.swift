@@ -51,8 +51,7 @@ public struct ActionScriptService: Service {
         do { json = try JSONValue.parse(line) }
         catch { throw DaemonError("not valid JSON") }
         if case let .object(members) = json, let action = members["action"] {
-            guard case let .string(id)? = members["id"], !id.isEmpty, id.utf8.count <= 128,
-                  !id.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
+            guard case let .string(id)? = members["id"], !id.isEmpty, id.utf8.count <= 128, !ConfigReader.hasControl(id) else {
                 throw DaemonError("an {\"id\",\"action\"} line needs an \"id\" string of 1–128 printable characters")
             }
             if let extra = members.keys.first(where: { $0 != "id" && $0 != "action" }) {

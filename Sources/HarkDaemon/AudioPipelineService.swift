@@ -74,7 +74,7 @@ public final class AudioPipelineService: Service, Sendable {
         let gate = state.pipeline.gate
         logger.info("audio input ended", metadata: [
             "audio_s": "\(audio)",
-            "wall_s": "\(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)",
+            "wall_s": "\(elapsed / .seconds(1))",
             "chunks": "\(state.pipeline.engine.chunkIndex)",
             "chunks_computed": "\(state.pipeline.engine.chunksComputed)",
             "gate_open_chunks": "\(gate.map { "\($0.openChunks)" } ?? "off")",

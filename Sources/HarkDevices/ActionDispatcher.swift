@@ -83,8 +83,7 @@ public actor ActionDispatcher {
         let started = ContinuousClock.now
         var results: [Result] = []
         for request in requests { results.append(await perform(request, source: source)) }
-        let elapsed = ContinuousClock.now - started
-        let latency = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let latency = (ContinuousClock.now - started) / .milliseconds(1)
         report(.actions(source: source, results: results, latencyMs: latency))
         return results
     }

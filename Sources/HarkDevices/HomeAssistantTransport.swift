@@ -195,25 +195,14 @@ public struct HomeAssistantTransport: Transport {
     }
 
     private static func readTokenFile(_ path: String, what: String) throws(DeviceError) -> [UInt8] {
-        func failure(_ call: String) -> DeviceError {
-            let code = errno
-            let advice = code == ENOENT ? "; create a long-lived access token in Home Assistant (your profile, Security) and store it there" : ""
-            return DeviceError(.unavailable, "\(what): cannot read the Home Assistant token file \(path)\(advice)", cause: "\(call): \(String(cString: strerror(code)))")
+        do throws(BoundedFile.Failure) {
+            return try BoundedFile.read(path, limit: tokenLimit)
+        } catch .tooLarge {
+            throw DeviceError(.unavailable, "\(what): the Home Assistant token file \(path) is larger than \(tokenLimit) bytes; it must hold the token alone")
+        } catch {
+            let advice = error.code == ENOENT ? "; create a long-lived access token in Home Assistant (your profile, Security) and store it there" : ""
+            throw DeviceError(.unavailable, "\(what): cannot read the Home Assistant token file \(path)\(advice)", cause: error.describe(limit: tokenLimit))
         }
-        var fd: Int32
-        repeat { fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK) } while fd < 0 && errno == EINTR
-        guard fd >= 0 else { throw failure("open") }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1024)
-        while bytes.count <= tokenLimit {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw failure("read") }
-            if n == 0 { return bytes }
-            bytes += chunk[..<n]
-        }
-        throw DeviceError(.unavailable, "\(what): the Home Assistant token file \(path) is larger than \(tokenLimit) bytes; it must hold the token alone")
     }
 
     static func describe(_ source: HomeAssistantSpec.TokenSource) -> String {

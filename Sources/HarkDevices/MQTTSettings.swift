@@ -72,21 +72,10 @@ public struct MQTTSettings: Sendable, Equatable {
     /// The password from `passwordFile`: its first line.
     func password() throws(DeviceError) -> String? {
         guard let path = passwordFile else { return nil }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw DeviceError(.unavailable, "cannot read the MQTT password file '\(path)': \(String(cString: strerror(errno)))")
-        }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw DeviceError(.unavailable, "cannot read the MQTT password file '\(path)': \(String(cString: strerror(errno)))") }
-            if n == 0 { break }
-            bytes += chunk[0..<n]
-            guard bytes.count <= 65_536 else { throw DeviceError(.unavailable, "the MQTT password file '\(path)' is larger than 64 KiB") }
-        }
+        let bytes: [UInt8]
+        do throws(BoundedFile.Failure) { bytes = try BoundedFile.read(path, limit: 65_536) }
+        catch .tooLarge { throw DeviceError(.unavailable, "the MQTT password file '\(path)' is larger than 64 KiB") }
+        catch { throw DeviceError(.unavailable, "cannot read the MQTT password file '\(path)': \(String(cString: strerror(error.code ?? EIO)))") }
         let line = bytes.prefix { $0 != 0x0A && $0 != 0x0D }
         guard let text = String(validating: line, as: UTF8.self), !text.isEmpty else {
             throw DeviceError(.unavailable, "the MQTT password file '\(path)' has no password on its first line (or it is not UTF-8)")

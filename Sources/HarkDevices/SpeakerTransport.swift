@@ -144,7 +144,8 @@ public actor SpeakerTransport: Transport {
 
     public func perform(_ action: ValidatedAction) async throws -> String {
         guard !stopped else { throw DeviceError(.unavailable, "the speaker transport has been shut down") }
-        unmutedForRing = false
+        // A command that sets the mixer is the user's word on it: a ringing timer leaves it as set.
+        if !["start_timer", "cancel_timer"].contains(action.command.name) { unmutedForRing = false }
         switch action.command.name {
         case "set_volume":
             guard let percent = action.integer(.percent) else { throw DeviceError(.badArgument, "set_volume needs percent") }

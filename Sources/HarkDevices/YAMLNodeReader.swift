@@ -14,22 +14,13 @@ public protocol YAMLNodeReader {
 extension YAMLNodeReader {
     /// Reads the whole file as UTF-8 (at most 4 MiB); `what` names it in errors ("the device catalog").
     public func readFile(what: String) throws(DeviceError) -> String {
-        let path = file
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw DeviceError(.catalog, "cannot read \(what) '\(path)': \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw DeviceError(.catalog, "cannot read \(what) '\(path)': \(String(cString: strerror(errno)))") }
-            if n == 0 { break }
-            bytes += chunk[0..<n]
-            guard bytes.count <= 4 << 20 else { throw DeviceError(.catalog, "\(path): larger than 4 MiB") }
-        }
+        let limit = 4 << 20
+        let bytes: [UInt8]
+        do throws(BoundedFile.Failure) { bytes = try BoundedFile.read(file, limit: limit) }
+        catch .tooLarge { throw DeviceError(.catalog, "\(file): larger than 4 MiB") }
+        catch { throw DeviceError(.catalog, "cannot read \(what) '\(file)': \(String(cString: strerror(error.code ?? EIO)))") }
         guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw DeviceError(.catalog, "\(path): not valid UTF-8")
+            throw DeviceError(.catalog, "\(file): not valid UTF-8")
         }
         return text
     }

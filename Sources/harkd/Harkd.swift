@@ -109,6 +109,9 @@ struct Harkd: AsyncParsableCommand {
         guard settings.input != nil || settings.actions != nil else {
             throw DaemonError("--input none needs --actions: there is nothing to do")
         }
+        guard !(settings.input == "-" && settings.actions == "-") else {
+            throw DaemonError("--input - and --actions - cannot both read standard input: give the actions as a file")
+        }
         settings.logLevel = try logLevel ?? file.logLevel.map { text in
             guard let level = Logger.Level(rawValue: text) else { throw DaemonError("log_level '\(text)': expected trace, debug, info, notice, warning, error or critical") }
             return level
