@@ -241,6 +241,11 @@ func headWithUnsupportedOperator() throws -> Data {
         #expect(run.status == 1 && run.stderr == "harkd: --input none needs --actions: there is nothing to do\n")
     }
 
+    @Test func givenAudioAndActionsBothOnStdin_thenOneLineAndExit1() throws {
+        let run = try harkd(["--input", "-", "--actions", "-", "--dry-run"])
+        #expect(run.status == 1 && run.stderr == "harkd: --input - and --actions - cannot both read standard input: give the actions as a file\n", "\(run.stderr)")
+    }
+
     @Test func givenABrokenCatalog_thenOneLineNamingItAndExit1() throws {
         let path = try script(["devices:", "  a:", "    type: lamp"])
         let run = try harkd(["--input", "none", "--actions", "-", "--catalog", path, "--dry-run"])

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import HarkTestSupport
 import Logging
 import Testing
 @testable import HarkDevices
@@ -9,11 +10,8 @@ import Testing
 struct TransportTestDirectory {
     let path: String
 
-    init() throws {
-        var template = Array("/tmp/hark-transport-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        try #require(made != nil, "mkdtemp: \(String(cString: strerror(errno)))")
-        path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    init() {
+        path = makeTemporaryDirectory("hark-transport")
     }
 
     func file(_ name: String) -> String { path + "/" + name }
@@ -84,16 +82,6 @@ struct TransportTestDirectory {
 enum TransportTesting {
     /// A logger that drops everything.
     static let quietLogger = Logger(label: "hark.test.transport", factory: { _ in SwiftLogNoOpLogHandler() })
-
-    /// Waits until `condition` holds, polling every 20 ms, for at most `limit`; returns whether it held.
-    static func eventually(within limit: Duration = .seconds(20), _ condition: () -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + limit
-        while !condition() {
-            if ContinuousClock.now >= deadline { return false }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return true
-    }
 
     /// Whether process `pid` has ended: gone, or a zombie nobody has reaped yet (a container's init may not).
     static func processEnded(_ pid: pid_t) -> Bool {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import HarkTestSupport
 import Testing
 @testable import HarkDevices
 
@@ -43,7 +44,7 @@ import Testing
     // MARK: Arguments reach the program unchanged
 
     @Test func givenShellSyntaxInCatalogArgv_whenTheActionRuns_thenEachElementIsOneUnchangedArgumentAndNoShellRunsIt() async throws {
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         let program = try Self.recorder(in: dir)
         let hostile = [
@@ -64,7 +65,7 @@ import Testing
     }
 
     @Test func givenPlaceholdersInsideArguments_whenSetBrightnessRuns_thenEachRendersWithinItsOneArgument() async throws {
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         let program = try Self.recorder(in: dir)
         let catalog = try Self.catalog("""
@@ -84,7 +85,7 @@ import Testing
     }
 
     @Test func givenAProgram_whenItRuns_thenStdinIsEmptyTheEnvironmentMinimalTheDirectoryRootAndItLeadsItsOwnProcessGroup() async throws {
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         let program = try Self.recorder(in: dir)
         let catalog = try Self.catalog("via: exec\nargv: [\"\(program)\"]")
@@ -114,7 +115,7 @@ import Testing
     }
 
     @Test func givenANulThatGotPastTheCatalog_whenTheArgvIsRendered_thenTheTransportRefusesToRunIt() async throws {
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         let program = try Self.recorder(in: dir)
         // Built in code: the YAML reader would have refused it.
@@ -160,7 +161,7 @@ import Testing
     // MARK: How the program ends
 
     @Test func givenAProgramThatExitsWith3_whenTheActionRuns_thenItFailsNamingDeviceProgramStatusAndFirstStderrLine() async throws {
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         let program = try dir.script("relay.sh", """
             echo "this goes to stdout"
@@ -182,7 +183,7 @@ import Testing
     }
 
     @Test func givenAProgramKilledByASignal_whenTheActionRuns_thenItFailsNamingTheSignal() async throws {
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         let program = try dir.script("crash.sh", "kill -KILL $$")
         let catalog = try Self.catalog("via: exec\nargv: [\"\(program)\"]")
@@ -193,7 +194,7 @@ import Testing
     }
 
     @Test func givenAProgramThatWritesMegabytes_whenTheActionRuns_thenItIsNotBlockedOnAFullPipeAndSucceeds() async throws {
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         let program = try dir.script("chatty.sh", "head -c 2000000 /dev/zero\nhead -c 2000000 /dev/zero >&2\nexit 0")
         let catalog = try Self.catalog("via: exec\ntimeout: 60\nargv: [\"\(program)\"]")
@@ -204,7 +205,7 @@ import Testing
     }
 
     @Test func givenAProgramThatSleeps60s_whenTheTimeoutOf1sPasses_thenItsProcessGroupIsKilledAndTheActionFails() async throws {
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         // The script and a background child in its process group, both sleeping.
         let program = try dir.script("slow.sh", """
@@ -228,11 +229,11 @@ import Testing
         let pid = try #require(dir.text("pid").flatMap { Int32($0.split(separator: "\n").first ?? "") })
         let grandchild = try #require(dir.text("grandchild").flatMap { Int32($0.split(separator: "\n").first ?? "") })
         #expect(TransportTesting.processEnded(pid))
-        #expect(await TransportTesting.eventually { TransportTesting.processEnded(grandchild) }, "the background sleep in the group survived")
+        #expect(await eventually { TransportTesting.processEnded(grandchild) }, "the background sleep in the group survived")
     }
 
     @Test func givenAProgramThatIgnoresSIGTERM_whenTheTimeoutPasses_thenSIGKILLEndsIt() async throws {
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         let program = try dir.script("stubborn.sh", """
             trap '' TERM
@@ -255,11 +256,11 @@ import Testing
         let pid = try #require(dir.text("pid").flatMap { Int32($0.split(separator: "\n").first ?? "") })
         let grandchild = try #require(dir.text("grandchild").flatMap { Int32($0.split(separator: "\n").first ?? "") })
         #expect(TransportTesting.processEnded(pid))
-        #expect(await TransportTesting.eventually { TransportTesting.processEnded(grandchild) })
+        #expect(await eventually { TransportTesting.processEnded(grandchild) })
     }
 
     @Test func givenARunningProgram_whenTheCallingTaskIsCancelled_thenTheProgramIsKilledAndTheActionFails() async throws {
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         let program = try dir.script("slow.sh", "echo $$ > '\(dir.path)/pid.tmp'; mv '\(dir.path)/pid.tmp' '\(dir.path)/pid'; exec /bin/sleep 60")
         let catalog = try Self.catalog("via: exec\ntimeout: 120\nargv: [\"\(program)\"]")
@@ -267,7 +268,7 @@ import Testing
         let transport = self.transport
 
         let task = Task { try await transport.perform(action) }
-        #expect(await TransportTesting.eventually { dir.read("pid") != nil })
+        #expect(await eventually { dir.read("pid") != nil })
         let started = ContinuousClock.now
         task.cancel()
         let error = await TransportTesting.deviceError { try await task.value }
@@ -281,7 +282,7 @@ import Testing
     // MARK: Programs that cannot run
 
     @Test func givenAMissingProgram_whenTheActionRuns_thenItFailsSayingNoSuchProgram() async throws {
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         let catalog = try Self.catalog("via: exec\nargv: [\"\(dir.path)/no-such-program\", \"x\"]")
 
@@ -292,7 +293,7 @@ import Testing
     }
 
     @Test func givenAScriptThatIsNotExecutable_whenTheActionRuns_thenItFailsSayingPermissionDenied() async throws {
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         try dir.write("plain.sh", "#!/bin/sh\nexit 0\n", mode: 0o644)
         let catalog = try Self.catalog("via: exec\nargv: [\"\(dir.file("plain.sh"))\"]")

@@ -22,7 +22,7 @@ import Testing
     }
 
     @Test func givenASysfsLikeFileHolding255_whenSetBrightness40_thenItHoldsExactly40AndNothingElseIsCreated() async throws {
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         try dir.write("brightness", "255\n")
         let catalog = try Self.catalog(path: dir.file("brightness"))
@@ -35,7 +35,7 @@ import Testing
     }
 
     @Test func givenTheFile_whenTurnOnThenTurnOff_thenItHolds1Then0() async throws {
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         try dir.write("brightness", "0")
         let catalog = try Self.catalog(path: dir.file("brightness"))
@@ -48,7 +48,7 @@ import Testing
     }
 
     @Test func givenASymlinkAtThePath_whenTheActionRuns_thenItIsRefusedAndItsTargetUntouched() async throws {
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         try dir.write("target", "secret")
         try #require(symlink(dir.file("target"), dir.file("brightness")) == 0)
@@ -65,7 +65,7 @@ import Testing
     }
 
     @Test func givenAMissingFile_whenTheActionRuns_thenItFailsClearlyAndCreatesNothing() async throws {
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         let catalog = try Self.catalog(path: dir.file("brightness"))
 
@@ -80,7 +80,7 @@ import Testing
     }
 
     @Test func givenAFIFOWithoutReaderAtThePath_whenTheActionRuns_thenItFailsAtOnceInsteadOfBlocking() async throws {
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         try #require(mkfifo(dir.file("brightness"), 0o644) == 0)
         let catalog = try Self.catalog(path: dir.file("brightness"))
@@ -94,7 +94,7 @@ import Testing
     }
 
     @Test func givenADirectoryAtThePath_whenTheActionRuns_thenItFailsNamingThePath() async throws {
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         try #require(mkdir(dir.file("brightness"), 0o755) == 0)
         let catalog = try Self.catalog(path: dir.file("brightness"))
@@ -126,7 +126,7 @@ import Testing
 
     @Test(arguments: ["1\n0", "1\u{0}", "\r1"])
     func givenAControlCharacterThatGotPastTheCatalog_whenTheValueIsRendered_thenTheWriteIsRefused(value: String) async throws {
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         try dir.write("brightness", "0")
         // Built in code: the YAML reader would have refused it.
@@ -144,7 +144,7 @@ import Testing
     }
 
     @Test func givenACommandWithoutAValueInTheCatalog_whenItRuns_thenItIsUnavailable() async throws {
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         try dir.write("brightness", "0")
         let catalog = try Self.catalog(path: dir.file("brightness"), values: #"{turn_on: "1"}"#)

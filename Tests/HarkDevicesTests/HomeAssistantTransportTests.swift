@@ -91,7 +91,7 @@ import Testing
     func givenAnEntity_whenACommandRuns_thenItsServiceIsPostedWithTheBearerTokenAndJSONData(_ testCase: Case) async throws {
         let server = try HTTPTestServer()
         defer { server.stop() }
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         let catalog = try Self.catalog(url: server.url, dir: dir)
 
@@ -113,7 +113,7 @@ import Testing
     @Test func givenAnEntityOfAnotherDomain_whenACommandItsDomainLacksRuns_thenItIsUnavailableAndNothingIsSent() async throws {
         let server = try HTTPTestServer()
         defer { server.stop() }
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         let catalog = try Self.catalog(url: server.url, dir: dir)
 
@@ -131,7 +131,7 @@ import Testing
     @Test func givenHomeAssistantRefusesTheToken_whenACommandRuns_thenTheFailureSays401AndPointsAtTheTokenWithoutShowingIt() async throws {
         let server = try HTTPTestServer { _ in .respond(status: 401, body: "401: Unauthorized") }
         defer { server.stop() }
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         let catalog = try Self.catalog(url: server.url, dir: dir)
         let records = HomeAssistantLogRecords()
@@ -152,7 +152,7 @@ import Testing
     @Test func givenHomeAssistantFails_whenACommandRuns_thenTheFailureNamesDevicePathStatusAndTheBodysFirstLine() async throws {
         let server = try HTTPTestServer { _ in .respond(status: 500, body: "\nService call failed: light.kitchen is gone\nTraceback…") }
         defer { server.stop() }
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         let catalog = try Self.catalog(url: server.url, dir: dir)
 
@@ -169,7 +169,7 @@ import Testing
             request.path == "/elsewhere" ? .respond(status: 200) : .respond(status: 302, headers: ["Location": "/elsewhere"])
         }
         defer { server.stop() }
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         let catalog = try Self.catalog(url: server.url, dir: dir)
 
@@ -182,7 +182,7 @@ import Testing
     @Test func givenAServerThatNeverAnswers_whenACommandRunsWithA1sTimeout_thenItFailsWithinTheTimeoutPlusSlack() async throws {
         let server = try HTTPTestServer { _ in .silent }
         defer { server.stop() }
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         let catalog = try Self.catalog(url: server.url, dir: dir, timeout: 1)
         let action = try TransportTesting.validated(catalog, "kitchen_light", "turn_on")
@@ -201,7 +201,7 @@ import Testing
     @Test func givenNothingListensOnThePort_whenACommandRuns_thenItFailsSayingHomeAssistantCannotBeReached() async throws {
         let closed = try HTTPTestServer()
         closed.stop()
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         let catalog = try Self.catalog(url: closed.url, dir: dir)
 
@@ -243,7 +243,7 @@ import Testing
     @Test func givenATokenFileWithSurroundingWhitespace_whenACommandRuns_thenTheTrimmedTokenIsSent() async throws {
         let server = try HTTPTestServer()
         defer { server.stop() }
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         let catalog = try Self.catalog(url: server.url, dir: dir, fileContents: "  \(Self.token)\r\n\n")
 
@@ -255,7 +255,7 @@ import Testing
     @Test func givenTheTokenFileIsRotated_whenTheNextCommandRuns_thenTheNewTokenIsSent() async throws {
         let server = try HTTPTestServer()
         defer { server.stop() }
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         let catalog = try Self.catalog(url: server.url, dir: dir)
 
@@ -269,7 +269,7 @@ import Testing
     @Test func givenNoTokenFile_whenACommandRuns_thenItIsUnavailableAndNothingIsSent() async throws {
         let server = try HTTPTestServer()
         defer { server.stop() }
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         let catalog = try Catalog.parse(yaml: Self.catalog(url: server.url, token: "token_file: \(dir.file("missing-token"))"))
 
@@ -285,7 +285,7 @@ import Testing
     func givenATokenFileThatIsNotOneToken_whenACommandRuns_thenItIsUnavailableAndNothingIsSent(contents: String) async throws {
         let server = try HTTPTestServer()
         defer { server.stop() }
-        let dir = try TransportTestDirectory()
+        let dir = TransportTestDirectory()
         defer { dir.remove() }
         let catalog = try Self.catalog(url: server.url, dir: dir, fileContents: contents)
 

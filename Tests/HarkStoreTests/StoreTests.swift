@@ -1,15 +1,15 @@
+import Foundation
 import Testing
 @testable import HarkStore
 import GRDB
+import HarkTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A fresh on-disk database in its own temporary directory (WAL needs a real file).
 func temporaryDatabasePath() -> String {
-    var template = Array("/tmp/hark-store-XXXXXX".utf8CString)
-    let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-    return dir + "/hark.sqlite"
+    makeTemporaryDirectory("hark-store") + "/hark.sqlite"
 }
 
 @Suite struct StoreTests {
@@ -128,7 +128,7 @@ func temporaryDatabasePath() -> String {
     }
 
     @Test func givenAFreshDatabase_whenMigrated_thenItsSchemaIsThePinnedOne() throws {
-        let pinned = try #require(readText(Self.fixture), "missing \(Self.fixture)")
+        let pinned = try String(contentsOfFile: Self.fixture, encoding: .utf8)
         #expect(try Self.currentSchema(Store(path: ":memory:")) == pinned)
     }
 
@@ -136,18 +136,5 @@ func temporaryDatabasePath() -> String {
         let path = temporaryDatabasePath()
         let first = try Self.currentSchema(Store(path: path))
         #expect(try Self.currentSchema(Store(path: path)) == first)
-    }
-
-    func readText(_ path: String) -> String? {
-        guard let file = fopen(path, "r") else { return nil }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = fread(&buffer, 1, buffer.count, file)
-            if n == 0 { break }
-            bytes += buffer[0..<n]
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

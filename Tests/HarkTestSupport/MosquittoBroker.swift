@@ -17,11 +17,7 @@ public final class MosquittoBroker: Sendable {
 
     /// Writes the configuration and starts the broker; returns once it accepts connections.
     public init() throws {
-        var template = Array("/tmp/hark-mosquitto-XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw BrokerError("mkdtemp failed: \(String(cString: strerror(errno)))")
-        }
-        directory = String(cString: made)
+        directory = makeTemporaryDirectory("hark-mosquitto")
         port = try Self.freePort()
         let config = """
             listener \(port) 127.0.0.1
