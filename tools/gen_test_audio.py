@@ -496,18 +496,21 @@ def tool_versions() -> dict:
 
 
 def generate(clips: list[Clip], out: Path, jobs: int, manifest_name: str = "manifest.json",
-             extra: dict | None = None) -> dict:
+             extra: dict | None = None, job=_job) -> dict:
+    """Render clips in `jobs` processes, write them and the manifest. `job` (a module-level
+    function, so that it pickles) renders one clip; another generator passes its own to add
+    fields to each file's manifest entry."""
     t0 = time.perf_counter()
     results = {}
     by_voice_time: dict[str, float] = {}
     if jobs <= 1:
-        it = map(_job, clips)
+        it = map(job, clips)
         for path, pcm, meta, dt in it:
             results[path] = (pcm, meta)
     else:
         import multiprocessing as mp
         with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as ex:
-            for path, pcm, meta, dt in ex.map(_job, clips, chunksize=1):
+            for path, pcm, meta, dt in ex.map(job, clips, chunksize=1):
                 results[path] = (pcm, meta)
                 key = meta["voice"] or "noise"
                 by_voice_time[key] = by_voice_time.get(key, 0.0) + dt
