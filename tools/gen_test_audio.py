@@ -496,10 +496,11 @@ def tool_versions() -> dict:
 
 
 def generate(clips: list[Clip], out: Path, jobs: int, manifest_name: str = "manifest.json",
-             extra: dict | None = None, job=_job) -> dict:
+             extra: dict | None = None, job=_job, chunksize: int = 1) -> dict:
     """Render clips in `jobs` processes, write them and the manifest. `job` (a module-level
     function, so that it pickles) renders one clip; another generator passes its own to add
-    fields to each file's manifest entry."""
+    fields to each file's manifest entry. Runs of `chunksize` consecutive clips go to the same
+    process, so that clips speaking the same phrases share its synthesis cache."""
     t0 = time.perf_counter()
     results = {}
     by_voice_time: dict[str, float] = {}
@@ -510,7 +511,7 @@ def generate(clips: list[Clip], out: Path, jobs: int, manifest_name: str = "mani
     else:
         import multiprocessing as mp
         with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as ex:
-            for path, pcm, meta, dt in ex.map(job, clips, chunksize=1):
+            for path, pcm, meta, dt in ex.map(job, clips, chunksize=chunksize):
                 results[path] = (pcm, meta)
                 key = meta["voice"] or "noise"
                 by_voice_time[key] = by_voice_time.get(key, 0.0) + dt
