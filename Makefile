@@ -19,7 +19,7 @@ PYTHON_VENV := .venv/bin/python
 APT_PACKAGES := libasound2-dev libsqlite3-dev libmosquitto-dev mosquitto libcurl4-openssl-dev gcc alsa-utils espeak-ng flite sox python3-venv python3-pip time
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps models build venv test-data bench-audio demo bench bench-wake bench-dispatch fixtures clean
+.PHONY: run test deps models build venv test-data command-audio bench-audio demo bench bench-wake bench-dispatch fixtures clean
 
 run: deps models build demo-audio demo
 
@@ -28,7 +28,7 @@ run: deps models build demo-audio demo
 # wake-word suites hold both of its threads for tens of seconds, which would starve their waits.
 TIMED_SUITES := ExecTransportTests|HomeAssistantTransportTests|SpeakerTransportTests|PlaybackTests|MQTTBrokerTests|HarkdMQTTTests|JournalCrashTests
 
-test: deps models venv test-data
+test: deps models venv test-data command-audio
 	$(SWIFT) build $(SWIFT_FLAGS) --build-tests
 	$(SWIFT) test $(SWIFT_FLAGS) --skip-build --skip '$(TIMED_SUITES)'
 	$(SWIFT) test $(SWIFT_FLAGS) --skip-build --filter '$(TIMED_SUITES)'
@@ -53,6 +53,12 @@ venv:
 test-data: build/testdata/manifest.json
 build/testdata/manifest.json: tools/gen_test_audio.py tools/corpus/ordinary_speech.txt tools/requirements-ref.txt | venv
 	$(PYTHON_VENV) tools/gen_test_audio.py --out build/testdata
+
+# Spoken commands for the stage-1 recogniser; the out-of-grammar texts are the shared stage-2 dev set
+# beside the repository (the generator says so when it is missing).
+command-audio: build/testdata/commands/manifest.json
+build/testdata/commands/manifest.json: tools/gen_command_audio.py tools/corpus/commands.jsonl tools/gen_test_audio.py devices/demo-home.yaml tools/requirements-ref.txt $(wildcard ../shared/eval/stage2-dev.jsonl) | venv
+	$(PYTHON_VENV) tools/gen_command_audio.py --out build/testdata/commands
 
 demo-audio: build/testdata/demo/demo.wav
 build/testdata/demo/demo.wav: | venv
