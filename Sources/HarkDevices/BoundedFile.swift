@@ -5,15 +5,15 @@ import Glibc
 /// Reading a small file Hark is told about (the catalog, a token, a password) whole, with a size cap.
 /// Opened non-blocking and without a controlling terminal, so a FIFO or a device at the path fails or
 /// ends at once instead of hanging harkd. Callers turn a failure into their own one-line message.
-enum BoundedFile {
-    enum Failure: Error {
+package enum BoundedFile {
+    package enum Failure: Error {
         /// `call` failed with `code` (errno).
         case system(call: String, code: Int32)
         /// The file holds more than the limit.
         case tooLarge
 
         /// "open: No such file or directory"; "larger than N bytes" for `tooLarge`.
-        func describe(limit: Int) -> String {
+        package func describe(limit: Int) -> String {
             switch self {
             case let .system(call, code): "\(call): \(String(cString: strerror(code)))"
             case .tooLarge: "larger than \(limit) bytes"
@@ -23,7 +23,7 @@ enum BoundedFile {
         var code: Int32? { if case let .system(_, code) = self { code } else { nil } }
     }
 
-    static func read(_ path: String, limit: Int) throws(Failure) -> [UInt8] {
+    package static func read(_ path: String, limit: Int) throws(Failure) -> [UInt8] {
         var fd: Int32
         repeat { fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK) } while fd < 0 && errno == EINTR
         guard fd >= 0 else { throw .system(call: "open", code: errno) }

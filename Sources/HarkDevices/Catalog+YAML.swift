@@ -85,7 +85,7 @@ struct CatalogReader: YAMLNodeReader {
     func device(id: String, _ node: Node, at key: Node) throws(DeviceError) -> Device {
         let what = "device '\(id)'"
         guard Self.isIdentifier(id) else { throw error(node, what, "the id must start with a lowercase letter and hold only lowercase letters, digits and _") }
-        let fields = try self.fields(node, what, allowed: ["type", "room", "names", "this_device", "limits", "voice", "transport"])
+        let fields = try self.fields(node, what, allowed: ["type", "room", "names", "this_device", "limits", "voice", "pronunciations", "transport"])
         guard let typeNode = fields["type"] else { throw error(node, what, "missing parameter 'type'") }
         let typeName = try scalar(typeNode, what)
         guard let type = DeviceType(rawValue: typeName) else {
@@ -130,12 +130,34 @@ struct CatalogReader: YAMLNodeReader {
             }
         }
 
+        var pronunciations: [String: [String]] = [:]
+        if let node = fields["pronunciations"] {
+            for (word, value) in try self.pairs(node, what + " pronunciations") {
+                guard !word.isEmpty, word.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || $0 == "'" }) else {
+                    throw error(node, what, "pronunciations: '\(Self.escaped(word))' must be one lowercase word (a–z)")
+                }
+                let items: [Node]
+                if case .sequence = value { items = try sequence(value, what + " pronunciations." + word) } else { items = [value] }
+                var variants: [String] = []
+                for item in items {
+                    let text = try scalar(item, what + " pronunciations." + word)
+                    let phones = text.split(separator: " ")
+                    guard !phones.isEmpty, phones.count <= 40,
+                          phones.allSatisfy({ $0.count <= 3 && $0.unicodeScalars.allSatisfy { ("A"..."Z").contains($0) } }) else {
+                        throw error(item, what, "pronunciations.\(word) must be ARPAbet phones separated by spaces, e.g. \"AH N M Y UW T\", not '\(Self.escaped(text))'")
+                    }
+                    variants.append(phones.joined(separator: " "))
+                }
+                pronunciations[word] = variants
+            }
+        }
+
         guard let transportNode = fields["transport"] else {
             throw error(node, what, "missing parameter 'transport' (via: zigbee2mqtt, tasmota, mqtt, exec, file, home_assistant or speaker)")
         }
         let transport = try self.transport(transportNode, id: id, type: type, thisDevice: thisDevice, what: what)
         return Device(id: id, type: type, room: room, names: names, thisDevice: thisDevice, celsius: celsius, voice: voice,
-                      transport: transport, origin: origin(key))
+                      pronunciations: pronunciations, transport: transport, origin: origin(key))
     }
 
     // MARK: Transports

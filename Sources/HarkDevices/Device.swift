@@ -15,13 +15,16 @@ public struct Device: Sendable, Equatable, Identifiable {
     /// Commands whose voice policy differs from the default (`unlock` is refused from voice unless
     /// allowed here; any command can be denied to voice).
     public let voice: [String: VoicePolicy]
+    /// Pronunciations for words of the spoken names that the recognizer's dictionary lacks (or says
+    /// differently): word → ARPAbet phone strings, e.g. "unmute": ["AH N M Y UW T"].
+    public let pronunciations: [String: [String]]
     public let transport: TransportSpec
     /// Where this entry was read from, for error messages: "devices/demo-home.yaml:12".
     public let origin: String
 
     public init(id: String, type: DeviceType, room: String? = nil, names: [String] = [], thisDevice: Bool = false,
                 celsius: ClosedRange<Double> = Parameter.defaultCelsius, voice: [String: VoicePolicy] = [:],
-                transport: TransportSpec, origin: String = "") {
+                pronunciations: [String: [String]] = [:], transport: TransportSpec, origin: String = "") {
         self.id = id
         self.type = type
         self.room = room
@@ -29,6 +32,7 @@ public struct Device: Sendable, Equatable, Identifiable {
         self.thisDevice = thisDevice
         self.celsius = celsius
         self.voice = voice
+        self.pronunciations = pronunciations
         self.transport = transport
         self.origin = origin
     }
