@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The timer chime: three bell-like tones rising through a major triad (C6, E6, G6, onsets 0.15 s
 /// apart), each a sine with a softer octave partial, a 5 ms attack and an exponential decay, 0.6 s
 /// in all, S16 mono at 48 kHz, peaking at half of full scale (−6 dBFS) so the mixer volume decides
@@ -13,15 +9,11 @@ public enum Chime {
     public static let duration = 0.6
     /// Onset (s) and fundamental (Hz) of each tone: C6, E6, G6 in equal temperament (A4 = 440 Hz).
     static let notes: [(onset: Double, frequency: Double)] = [(0.0, 1046.50), (0.15, 1318.51), (0.30, 1567.98)]
-    /// Decay time constant of a fundamental (s); its octave partial decays twice as fast.
-    static let decay = 0.11
-    static let attack = 0.005
-    static let fadeOut = 0.05
-    /// Peak amplitude as a fraction of full scale.
-    static let peak = 0.5
+    /// Attack 5 ms, decay 0.11 s, octave partial at 0.3, 50 ms fade-out, peak −6 dBFS.
+    static let tone = Tone(notes: notes, duration: duration, attack: 0.005, decay: 0.11, overtone: 0.3, fadeOut: 0.05, peak: 0.5)
 
     /// The chime's samples.
-    public static let samples: [Int16] = render()
+    public static let samples: [Int16] = tone.render(rate: rate)
 
     /// `times` chimes, each followed by `gap` seconds of silence but the last.
     public static func repeated(_ times: Int, gap: Double = 0.25) -> [Int16] {
@@ -32,25 +24,5 @@ public enum Chime {
             out += samples
         }
         return out
-    }
-
-    static func render() -> [Int16] {
-        let count = Int(duration * Double(rate))
-        var signal = [Double](repeating: 0, count: count)
-        for (onset, frequency) in notes {
-            for n in Int(onset * Double(rate))..<count {
-                let t = Double(n) / Double(rate) - onset
-                let envelope = min(1, t / attack)
-                let phase = 2 * Double.pi * frequency * t
-                signal[n] += envelope * (exp(-t / decay) * sin(phase) + 0.3 * exp(-2 * t / decay) * sin(2 * phase))
-            }
-        }
-        let fadeStart = count - Int(fadeOut * Double(rate))
-        for n in fadeStart..<count {
-            signal[n] *= Double(count - 1 - n) / Double(count - 1 - fadeStart)
-        }
-        let loudest = signal.reduce(0) { max($0, abs($1)) }
-        let scale = peak * 32767 / loudest
-        return signal.map { Int16(($0 * scale).rounded()) }
     }
 }

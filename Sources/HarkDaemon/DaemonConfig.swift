@@ -12,6 +12,7 @@ import Yams
 ///     catalog: /etc/hark/devices       # a catalog file or directory
 ///     database: /var/lib/hark/hark.sqlite
 ///     mqtt: {host: 127.0.0.1, port: 1883, client_id: hark, username: hark, password_file: /etc/hark/mqtt-password, keepalive: 30}
+///     feedback: {device: "plughw:1,0", wake: true, confirm: true, error: true}   # or false: no sounds
 ///     log_level: info
 public struct DaemonConfig: Sendable, Equatable {
     public var input: String?
@@ -23,6 +24,7 @@ public struct DaemonConfig: Sendable, Equatable {
     public var catalog: String?
     public var database: String?
     public var mqtt = MQTT()
+    public var feedback = FeedbackOptions()
     public var logLevel: String?
 
     public struct MQTT: Sendable, Equatable {
@@ -33,6 +35,28 @@ public struct DaemonConfig: Sendable, Equatable {
         public var passwordFile: String?
         public var keepalive: Int?
         public init() {}
+    }
+
+    /// The `feedback:` section: `false` (or `true`) sets only the master switch; a mapping names the
+    /// device and switches single sounds, and leaves the master switch on.
+    public struct FeedbackOptions: Sendable, Equatable {
+        public var enabled: Bool?
+        public var device: String?
+        public var wake: Bool?
+        public var confirm: Bool?
+        public var error: Bool?
+        public init() {}
+
+        /// `base` with what the file sets; `base` is Feedback's defaults unless given.
+        public func applied(to base: Feedback.Configuration = .init()) -> Feedback.Configuration {
+            var configuration = base
+            if let enabled { configuration.enabled = enabled }
+            if let device { configuration.device = device }
+            if let wake { configuration.wake = wake }
+            if let confirm { configuration.confirm = confirm }
+            if let error { configuration.error = error }
+            return configuration
+        }
     }
 
     public init() {}
@@ -58,7 +82,7 @@ struct ConfigReader: YAMLNodeReader {
         var config = DaemonConfig()
         guard let root = try compose(yaml) else { return config }
         let top = try fields(root, "the configuration", allowed: [
-            "input", "events", "models", "wake_words", "refractory", "gate", "catalog", "database", "mqtt", "log_level",
+            "input", "events", "models", "wake_words", "refractory", "gate", "catalog", "database", "mqtt", "feedback", "log_level",
         ])
         func text(_ key: String) throws(DeviceError) -> String? {
             guard let node = top[key] else { return nil }
@@ -102,6 +126,21 @@ struct ConfigReader: YAMLNodeReader {
                 let value = try number(node, "mqtt.keepalive")
                 guard value == value.rounded(), (5...3600).contains(value) else { throw error(node, "mqtt.keepalive", "must be 5–3600 seconds") }
                 config.mqtt.keepalive = Int(value)
+            }
+        }
+        if let node = top["feedback"] {
+            if case .scalar = node {
+                config.feedback.enabled = try bool(node, "feedback")
+            } else {
+                let feedback = try fields(node, "feedback", allowed: ["device", "wake", "confirm", "error"])
+                if let node = feedback["device"] {
+                    let value = try scalar(node, "feedback.device")
+                    guard !value.isEmpty, !Self.hasControl(value) else { throw error(node, "feedback.device", "must be a non-empty ALSA device name without control characters") }
+                    config.feedback.device = value
+                }
+                if let node = feedback["wake"] { config.feedback.wake = try bool(node, "feedback.wake") }
+                if let node = feedback["confirm"] { config.feedback.confirm = try bool(node, "feedback.confirm") }
+                if let node = feedback["error"] { config.feedback.error = try bool(node, "feedback.error") }
             }
         }
         return config

@@ -13,6 +13,7 @@ import Testing
             catalog: /etc/hark/devices
             database: /var/lib/hark/hark.sqlite
             mqtt: {host: broker.lan, port: 8883, client_id: kitchen-speaker, username: hark, password_file: /etc/hark/mqtt-password, keepalive: 30}
+            feedback: {device: "plughw:1,0", wake: false, confirm: true, error: true}
             log_level: debug
             """)
         #expect(config.input == "alsa:hw:1" && config.events == "/run/hark/events.jsonl" && config.models == "/var/lib/hark/models")
@@ -20,6 +21,28 @@ import Testing
         #expect(config.catalog == "/etc/hark/devices" && config.database == "/var/lib/hark/hark.sqlite" && config.logLevel == "debug")
         #expect(config.mqtt.host == "broker.lan" && config.mqtt.port == 8883 && config.mqtt.clientID == "kitchen-speaker")
         #expect(config.mqtt.username == "hark" && config.mqtt.passwordFile == "/etc/hark/mqtt-password" && config.mqtt.keepalive == 30)
+        #expect(config.feedback.device == "plughw:1,0" && config.feedback.wake == false && config.feedback.confirm == true && config.feedback.error == true)
+        #expect(config.feedback.enabled == nil)
+    }
+
+    @Test func givenFeedbackFalse_thenEverySoundIsOffAndTheRestDefault() throws {
+        let config = try DaemonConfig.parse(yaml: "feedback: false\n")
+
+        #expect(config.feedback.enabled == false && config.feedback.device == nil && config.feedback.wake == nil)
+        #expect(config.feedback.applied() == Feedback.Configuration(enabled: false))
+        #expect(Feedback.Sound.allCases.allSatisfy { !config.feedback.applied().plays($0) })
+    }
+
+    @Test func givenAFeedbackMapping_thenItSetsWhatItNamesOverTheDefaults() throws {
+        let config = try DaemonConfig.parse(yaml: """
+            feedback:
+              device: "plughw:1,0"
+              error: false
+            """)
+
+        #expect(config.feedback.applied() == Feedback.Configuration(enabled: true, device: "plughw:1,0", wake: true, confirm: true, error: false))
+        #expect(try DaemonConfig.parse(yaml: "feedback: {}\n").feedback.applied() == Feedback.Configuration())
+        #expect(try DaemonConfig.parse(yaml: "").feedback.applied() == Feedback.Configuration())
     }
 
     @Test func givenAnEmptyFile_thenEverythingIsDefault() throws {
@@ -34,6 +57,12 @@ import Testing
         ("refractory: soon\n", "refractory: expected a number, got 'soon'"),
         ("wake_words: hey_jarvis\n", "wake_words: expected a list"),
         ("input: [a\n", "harkd.yaml: not valid YAML"),
+        ("feedback: {volume: 3}\n", "harkd.yaml:1: feedback: unknown key 'volume' (expected confirm, device, error, wake)"),
+        ("feedback:\n  device: default\n  confirm: no\n", "harkd.yaml:3: feedback.confirm: expected true or false, got 'no'"),
+        ("feedback: maybe\n", "harkd.yaml:1: feedback: expected true or false, got 'maybe'"),
+        ("feedback: [wake]\n", "harkd.yaml:1: feedback: expected a mapping of key: value"),
+        ("feedback: {device: \"\"}\n", "harkd.yaml:1: feedback.device: must be a non-empty ALSA device name"),
+        ("feedback: {wake: [true]}\n", "harkd.yaml:1: feedback.wake: expected a single value"),
     ])
     func givenABrokenConfiguration_thenOneLineNamesFileLineAndKey(yaml: String, expected: String) {
         let error = #expect(throws: DaemonError.self) { try DaemonConfig.parse(yaml: yaml, file: "harkd.yaml") }
@@ -73,5 +102,6 @@ import Testing
     @Test func givenTheShippedServiceConfiguration_thenItParses() throws {
         let config = try DaemonConfig.load(path: Repo.root.appendingPathComponent("systemd/harkd.yaml").path)
         #expect(config.catalog == "/etc/hark/devices" && config.database == "/var/lib/hark/hark.sqlite" && config.mqtt.port == 1883)
+        #expect(config.feedback.applied() == Feedback.Configuration())
     }
 }
