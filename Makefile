@@ -13,10 +13,10 @@ SWIFT_FLAGS := -c release -Xswiftc -enable-testing
 BIN := .build/release
 PYTHON_VENV := .venv/bin/python
 
-# Debian packages: build (ALSA, SQLite, libmosquitto, libcurl), tests (the mosquitto broker; gcc
+# Debian packages: build (ALSA, SQLite, libmosquitto, libcurl, PocketSphinx and its en-us model), tests (the mosquitto broker; gcc
 # builds the virtual ALSA mixer plugin), test audio (espeak-ng, flite, sox, Python venv for Piper and
 # the openWakeWord reference), benchmarks (time).
-APT_PACKAGES := libasound2-dev libsqlite3-dev libmosquitto-dev mosquitto libcurl4-openssl-dev gcc alsa-utils espeak-ng flite sox python3-venv python3-pip time
+APT_PACKAGES := libasound2-dev libsqlite3-dev libmosquitto-dev mosquitto libcurl4-openssl-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us gcc alsa-utils espeak-ng flite sox python3-venv python3-pip time
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test deps models build venv test-data command-audio bench-audio demo bench bench-wake bench-dispatch fixtures clean
@@ -26,7 +26,7 @@ run: deps models build demo-audio demo
 # Suites that measure time (timeouts, timers, a broker restart, kill -9) run after the others. Swift
 # Testing runs synchronous tests on the cooperative thread pool, and on a 2-core machine the CPU-bound
 # wake-word suites hold both of its threads for tens of seconds, which would starve their waits.
-TIMED_SUITES := ExecTransportTests|HomeAssistantTransportTests|SpeakerTransportTests|PlaybackTests|MQTTBrokerTests|HarkdMQTTTests|JournalCrashTests
+TIMED_SUITES := FeedbackTests|ExecTransportTests|HomeAssistantTransportTests|SpeakerTransportTests|PlaybackTests|MQTTBrokerTests|HarkdMQTTTests|JournalCrashTests
 
 test: deps models venv test-data command-audio
 	$(SWIFT) build $(SWIFT_FLAGS) --build-tests
@@ -57,7 +57,7 @@ build/testdata/manifest.json: tools/gen_test_audio.py tools/corpus/ordinary_spee
 # Spoken commands for the stage-1 recogniser; the out-of-grammar texts are the shared stage-2 dev set
 # beside the repository (the generator says so when it is missing).
 command-audio: build/testdata/commands/manifest.json
-build/testdata/commands/manifest.json: tools/gen_command_audio.py tools/corpus/commands.jsonl tools/gen_test_audio.py devices/demo-home.yaml tools/requirements-ref.txt $(wildcard ../shared/eval/stage2-dev.jsonl) | venv
+build/testdata/commands/manifest.json: tools/gen_command_audio.py tools/corpus/commands.jsonl tools/gen_test_audio.py devices/demo-home.yaml tools/requirements-ref.txt tools/corpus/out-of-scope.jsonl $(wildcard ../shared/eval/stage2-dev.jsonl) | venv
 	$(PYTHON_VENV) tools/gen_command_audio.py --out build/testdata/commands
 
 demo-audio: build/testdata/demo/demo.wav
@@ -80,7 +80,7 @@ demo:
 		$(BIN)/harkd --input alsa:default --dry-run --events - ; \
 	else echo "== no capture device found: skipping live listening"; fi
 
-bench: bench-wake bench-dispatch
+bench: bench-wake bench-dispatch bench-commands
 
 bench-wake: deps models build venv bench-audio
 	bench/bench-wake.sh
@@ -101,6 +101,12 @@ bench-dispatch: deps
 		kill -0 $$broker 2>/dev/null || { cat "$$dir/mosquitto.log" >&2; exit 1; }; sleep 0.05; done; \
 	echo "== mosquitto on 127.0.0.1:$$port"; \
 	$(BIN)/hark-bench-dispatch --port "$$port" $(BENCH_DISPATCH_ARGS)
+
+# Stage-1 commands: end of speech -> actions latency (endpoint + processing, p50/p95) and CPU per audio
+# second over the generated command clips (bench/bench_commands.py); ends with processing_p95_ms,
+# endpoint_p50_ms and cpu_per_audio_s.
+bench-commands: deps models build venv command-audio
+	$(PYTHON_VENV) bench/bench_commands.py
 
 # Re-capture the reference fixtures (needs the venv; results are committed).
 fixtures: models venv test-data

@@ -239,12 +239,18 @@ def load_commands(home: dict[str, dict]) -> list[dict]:
     return cmds
 
 
-def load_stage2_dev(path: Path) -> list[dict]:
+OUT_OF_SCOPE = ROOT / "tools" / "corpus" / "out-of-scope.jsonl"
+
+
+def load_stage2_dev(path: Path) -> tuple[list[dict], str]:
+    """The out-of-grammar texts: the shared stage-2 dev set, or where a checkout has no ../shared,
+    the project's own out-of-scope requests (said loudly, and recorded in the manifest)."""
     if not path.is_file():
-        raise SystemExit(f"gen_command_audio: {path} not found. The out-of-grammar clips speak the "
-                         "texts of the shared stage-2 dev set, which lives beside the repository "
-                         "(../shared/eval/stage2-dev.jsonl); pass --stage2-dev FILE to use another copy.")
-    return read_jsonl(path)
+        print(f"gen_command_audio: WARNING: {path} not found (the shared stage-2 dev set lives beside the "
+              f"repository); the out-of-grammar clips speak {OUT_OF_SCOPE.relative_to(ROOT)} instead",
+              file=sys.stderr)
+        return read_jsonl(OUT_OF_SCOPE), str(OUT_OF_SCOPE.relative_to(ROOT))
+    return read_jsonl(path), "../shared/eval/stage2-dev.jsonl" if path == STAGE2_DEV else str(path)
 
 
 # --------------------------------------------------------------------------
@@ -318,7 +324,8 @@ def main(argv=None) -> int:
             print(f"gen_command_audio: '{tool}' not found (apt-get install flite espeak-ng)", file=sys.stderr)
             return 1
     home = read_home()
-    clips = all_clips(load_commands(home), load_stage2_dev(a.stage2_dev), home)
+    oog_texts, oog_source = load_stage2_dev(a.stage2_dev)
+    clips = all_clips(load_commands(home), oog_texts, home)
     a.out.mkdir(parents=True, exist_ok=True)
     for sub in sorted({c.path.split("/")[0] for c in clips}):
         shutil.rmtree(a.out / sub, ignore_errors=True)
@@ -326,7 +333,7 @@ def main(argv=None) -> int:
     # synthesizes their phrases once.
     gta.generate(clips, a.out, a.jobs, job=_job, chunksize=2,
                  extra={"generator": "tools/gen_command_audio.py", "generator_version": GENERATOR_VERSION,
-                        "command_voices": COMMAND_VOICES,
+                        "command_voices": COMMAND_VOICES, "oog_source": oog_source,
                         "oog_voices": COMMAND_VOICES[:OOG_VOICE_COUNT], "snr_db": SNR_DB})
     return 0
 

@@ -39,6 +39,8 @@ public struct VoiceActivityGate: Sendable {
     /// Chunks judged so far, and how many of them the gate let through.
     public private(set) var chunks = 0
     public private(set) var openChunks = 0
+    /// Which 10 ms sub-frames of the last chunk were active: bit k is sub-frame k (up to 64).
+    public private(set) var activeMask: UInt64 = 0
     private var hangover = 0
     private var previousInput: Float = 0
     private var previousOutput: Float = 0
@@ -54,6 +56,7 @@ public struct VoiceActivityGate: Sendable {
         let rise = c.floorRiseDBPerSecond * Float(Self.subframeSamples) / Self.sampleRate
         var active = 0
         var start = 0
+        var mask: UInt64 = 0
         while start + Self.subframeSamples <= chunk.count {
             var energy: Float = 0
             for k in start..<(start + Self.subframeSamples) {
@@ -71,10 +74,15 @@ public struct VoiceActivityGate: Sendable {
             } else {
                 floorDBFS = level
             }
-            if level > c.minimumDBFS, level > floorDBFS! + c.onsetDB { active += 1 }
+            if level > c.minimumDBFS, level > floorDBFS! + c.onsetDB {
+                let index = start / Self.subframeSamples
+                if index < 64 { mask |= 1 << UInt64(index) }
+                active += 1
+            }
             start += Self.subframeSamples
         }
         chunks += 1
+        activeMask = mask
         if active >= c.activeSubframes {
             hangover = c.hangoverChunks
         } else if hangover > 0 {

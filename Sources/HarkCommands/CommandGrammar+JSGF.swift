@@ -1,18 +1,8 @@
 extension CommandGrammar {
-    /// The grammar in JSGF for PocketSphinx: `<command>` is every phrase; with a garbage model the
-    /// public rule is `<command> | <garbage>`, where `<garbage>` is a loop over one-phone words
-    /// (``Pronunciations/garbageWords``) that absorbs speech the commands do not cover, weighted by
-    /// `garbageWeight` against 1 for the commands.
-    public func jsgf(garbageWords: [String] = [], garbageWeight: Double = 1) -> String {
+    /// The grammar in JSGF for PocketSphinx: the public rule `<command>` is every phrase.
+    public func jsgf() -> String {
         var lines = ["#JSGF V1.0;", "grammar hark;"]
-        if garbageWords.isEmpty {
-            lines.append("public <utterance> = <command>;")
-        } else {
-            lines.append("public <utterance> = /1/ <command> | /\(garbageWeight)/ <garbage>;")
-            lines.append("<garbage> = <phone>+;")
-            lines.append("<phone> = \(garbageWords.joined(separator: " | "));")
-        }
-        lines.append("<command> = \(phrases.indices.map { "<p\($0)>" }.joined(separator: " | "));")
+        lines.append("public <command> = \(phrases.indices.map { "<p\($0)>" }.joined(separator: " | "));")
         var numberRules: [ClosedRange<Int>] = []
         for (index, phrase) in phrases.enumerated() {
             let body = phrase.parts.map { part -> String in

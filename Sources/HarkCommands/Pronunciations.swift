@@ -19,8 +19,6 @@ public struct Pronunciations: Sendable, Equatable {
         "AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G", "HH", "IH", "IY", "JH",
         "K", "L", "M", "N", "NG", "OW", "OY", "P", "R", "S", "SH", "T", "TH", "UH", "UW", "V", "W", "Y", "Z", "ZH",
     ]
-    /// One-phone words for the garbage loop: "gbg_aa" is AA.
-    public static let garbageWords: [(word: String, phone: String)] = phones.map { ("gbg_" + $0.lowercased(), $0) }
 
     public enum Source: Sendable, Equatable {
         case catalog(origin: String)
@@ -58,6 +56,7 @@ public struct Pronunciations: Sendable, Equatable {
                 for end in (start + 2)...max(start + 2, letters.count) where end <= letters.count { pieces.insert(String(letters[start..<end])) }
             }
         }
+        pieces.formUnion(words)
         let table = try Self.read(dictionary: dictionary) { pieces.contains($0) }
         for word in words.sorted() {
             if let own = fromCatalog[word] {

@@ -1,4 +1,5 @@
 import CPocketSphinx
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,25 +25,40 @@ public final class Recognizer {
         public var phoneBeam = 1e-80
         /// Gaussians scored per frame of the semi-continuous model.
         public var topN = 16
-        /// The weight of the garbage loop against the commands; nil: no garbage loop.
-        public var garbageWeight: Double? = 1e-3
+        /// Rejection: an utterance whose acoustic score per 10 ms frame falls more than this below
+        /// a free phone loop's over the same audio is not a command (PocketSphinx log units, base
+        /// 1.0001; nil: no phone loop, nothing rejected on score).
+        public var rejectBelow: Double? = -4.0
         public init() {}
     }
 
     /// What the recognizer heard.
     public struct Hypothesis: Sendable, Equatable {
-        /// The words, garbage words included ("gbg_ah …"); empty when nothing was decoded.
+        /// The words; empty when no path through the grammar survived.
         public let text: String
-        /// The path's log score (PocketSphinx's log base 1.0001).
-        public let score: Int32
+        /// The acoustic log score of the best path (PocketSphinx's log base 1.0001), grammar weights
+        /// left out, silences and noises in.
+        public let acoustic: Int64
+        /// The free phone loop's acoustic score over the same audio (nil without a phone loop).
+        public let loopAcoustic: Int64?
         /// 10 ms frames decoded.
         public let frames: Int
-        /// Whether the garbage loop won over the commands.
-        public var isGarbage: Bool { text.isEmpty || text.split(separator: " ").contains { $0.hasPrefix("gbg_") } }
+
+        /// How far the grammar's best path falls below the phone loop per frame over the whole
+        /// utterance (≤ 0 for a close match; far below for speech the grammar does not cover, whose
+        /// uncovered parts the path can only fill with silence and noise). nil without a phone loop.
+        public var confidence: Double? {
+            guard let loopAcoustic, frames > 0, !text.isEmpty else { return nil }
+            return Double(acoustic - loopAcoustic) / Double(frames)
+        }
+
     }
 
     public let configuration: Configuration
     private let decoder: OpaquePointer
+    /// A second decoder over the same audio with a free loop of phones: the reference score that
+    /// tells a command from other speech.
+    private let loop: OpaquePointer?
     private var inUtterance = false
     /// The search the grammar lives in.
     static let searchName = "hark"
@@ -52,7 +68,39 @@ public final class Recognizer {
     public init(grammar: CommandGrammar, pronunciations: Pronunciations, configuration: Configuration = Configuration()) throws(CommandError) {
         self.configuration = configuration
         Self.silenceLibraryLog()
-        // An empty dictionary file: words are added below.
+        guard access(configuration.acousticModel + "/mdef", R_OK) == 0 else {
+            throw CommandError("acoustic model \(configuration.acousticModel): no readable mdef there (apt-get install pocketsphinx-en-us)")
+        }
+        // Only the grammar's words are added, so the CMU dictionary is never loaded.
+        var words = pronunciations.entries.sorted { $0.key < $1.key }.flatMap { word, variants in
+            // Variants are "word(2)", "word(3)", as in the CMU dictionary.
+            variants.enumerated().map { index, phones in (index == 0 ? word : "\(word)(\(index + 1))", phones) }
+        }
+        words = words.filter { !$0.1.isEmpty }
+        decoder = try Self.decoder(configuration, words: words, jsgf: grammar.jsgf())
+        if configuration.rejectBelow != nil {
+            let phones = Pronunciations.phones.map { ("ph_" + $0.lowercased(), [$0]) }
+            let jsgf = "#JSGF V1.0;\ngrammar phones;\npublic <phones> = <phone>+;\n<phone> = \(phones.map(\.0).joined(separator: " | "));\n"
+            do { loop = try Self.decoder(configuration, words: phones, jsgf: jsgf) }
+            catch { ps_free(decoder); throw error }
+        } else {
+            loop = nil
+        }
+    }
+
+    /// Building decoders is serialised: sphinxbase's configuration and JSGF parsing keep global state
+    /// (two recognizers built at once on two threads crashed in free()). Decoding is per decoder.
+    private static let building = Mutex(())
+
+    /// A decoder with `words` as its whole dictionary, searching `jsgf`.
+    private static func decoder(_ configuration: Configuration, words: [(String, [String])], jsgf: String) throws(CommandError) -> OpaquePointer {
+        let built: Result<OpaquePointer, CommandError> = building.withLock { _ in
+            Result { () throws(CommandError) in try makeDecoder(configuration, words: words, jsgf: jsgf) }
+        }
+        return try built.get()
+    }
+
+    private static func makeDecoder(_ configuration: Configuration, words: [(String, [String])], jsgf: String) throws(CommandError) -> OpaquePointer {
         let arguments = [
             "-hmm", configuration.acousticModel,
             "-dict", "/dev/null",
@@ -60,9 +108,6 @@ public final class Recognizer {
             "-topn", "\(configuration.topN)",
             "-logfn", "/dev/null",
         ]
-        guard access(configuration.acousticModel + "/mdef", R_OK) == 0 else {
-            throw CommandError("acoustic model \(configuration.acousticModel): no readable mdef there (apt-get install pocketsphinx-en-us)")
-        }
         var cStrings = arguments.map { strdup($0) }
         defer { cStrings.forEach { free($0) } }
         let config = cStrings.withUnsafeMutableBufferPointer { buffer in
@@ -73,61 +118,76 @@ public final class Recognizer {
         guard let decoder = ps_init(config) else {
             throw CommandError("pocketsphinx: cannot load the acoustic model \(configuration.acousticModel)")
         }
-        self.decoder = decoder
-        do throws(CommandError) {
-            var words = pronunciations.entries.sorted { $0.key < $1.key }.flatMap { word, variants in variants.map { (word, $0) } }
-            if configuration.garbageWeight != nil { words += Pronunciations.garbageWords.map { ($0.word, [$0.phone]) } }
-            for (index, (word, phones)) in words.enumerated() {
-                let last = index == words.count - 1
-                guard ps_add_word(decoder, word, phones.joined(separator: " "), last ? 1 : 0) >= 0 else {
-                    throw CommandError("pocketsphinx: cannot add the word '\(word)' (\(phones.joined(separator: " ")))")
-                }
+        for (index, (word, phones)) in words.enumerated() {
+            guard ps_add_word(decoder, word, phones.joined(separator: " "), index == words.count - 1 ? 1 : 0) >= 0 else {
+                ps_free(decoder)
+                throw CommandError("pocketsphinx: cannot add the word '\(word)' (\(phones.joined(separator: " ")))")
             }
-            let text = grammar.jsgf(garbageWords: configuration.garbageWeight == nil ? [] : Pronunciations.garbageWords.map(\.word),
-                                    garbageWeight: configuration.garbageWeight ?? 1)
-            guard ps_set_jsgf_string(decoder, Self.searchName, text) == 0, ps_set_search(decoder, Self.searchName) == 0 else {
-                throw CommandError("pocketsphinx: the command grammar was refused")
-            }
-        } catch {
-            ps_free(decoder)
-            throw error
         }
+        guard ps_set_jsgf_string(decoder, searchName, jsgf) == 0, ps_set_search(decoder, searchName) == 0 else {
+            ps_free(decoder)
+            throw CommandError("pocketsphinx: the grammar was refused")
+        }
+        return decoder
     }
 
     deinit {
-        if inUtterance { ps_end_utt(decoder) }
-        ps_free(decoder)
+        for decoder in [decoder] + (loop.map { [$0] } ?? []) {
+            if inUtterance { ps_end_utt(decoder) }
+            ps_free(decoder)
+        }
     }
 
     /// Runs `samples` (the audio just before an utterance) through the decoder and discards the
     /// result, so that its cepstral mean starts the next utterance from the current conditions.
     public func prime(_ samples: UnsafeBufferPointer<Int16>) {
         guard !inUtterance, samples.count >= 1_600 else { return }
-        ps_start_utt(decoder)
-        ps_process_raw(decoder, samples.baseAddress, samples.count, 0, 0)
-        ps_end_utt(decoder)
+        for decoder in decoders {
+            ps_start_utt(decoder)
+            ps_process_raw(decoder, samples.baseAddress, samples.count, 0, 0)
+            ps_end_utt(decoder)
+        }
     }
 
     public func start() {
-        if inUtterance { ps_end_utt(decoder) }
-        ps_start_utt(decoder)
+        for decoder in decoders {
+            if inUtterance { ps_end_utt(decoder) }
+            ps_start_utt(decoder)
+        }
         inUtterance = true
     }
 
     /// Decodes more audio of the current utterance (16 kHz mono).
     public func process(_ samples: UnsafeBufferPointer<Int16>) {
         guard inUtterance, !samples.isEmpty else { return }
-        ps_process_raw(decoder, samples.baseAddress, samples.count, 0, 0)
+        for decoder in decoders { ps_process_raw(decoder, samples.baseAddress, samples.count, 0, 0) }
     }
 
     /// Ends the utterance and returns the best path.
     public func finish() -> Hypothesis {
-        guard inUtterance else { return Hypothesis(text: "", score: 0, frames: 0) }
-        ps_end_utt(decoder)
+        guard inUtterance else { return Hypothesis(text: "", acoustic: 0, loopAcoustic: nil, frames: 0) }
+        for decoder in decoders { ps_end_utt(decoder) }
         inUtterance = false
         var score: Int32 = 0
         let text = ps_get_hyp(decoder, &score).map { String(cString: $0) } ?? ""
-        return Hypothesis(text: text, score: score, frames: Int(ps_get_n_frames(decoder)))
+        return Hypothesis(text: text, acoustic: Self.acoustic(decoder), loopAcoustic: loop.map(Self.acoustic), frames: Int(ps_get_n_frames(decoder)))
+    }
+
+    private var decoders: [OpaquePointer] { loop.map { [decoder, $0] } ?? [decoder] }
+
+    /// The acoustic score of the best path: the sum over its words, silences and noises included
+    /// (measured: leaving the fillers out separates commands from other speech worse, because a path
+    /// through the grammar can only fill what it does not cover with silence and noise).
+    private static func acoustic(_ decoder: OpaquePointer) -> Int64 {
+        var total: Int64 = 0
+        var segment = ps_seg_iter(decoder)
+        while let current = segment {
+            var acoustic: Int32 = 0, language: Int32 = 0, backoff: Int32 = 0
+            _ = ps_seg_prob(current, &acoustic, &language, &backoff)
+            total += Int64(acoustic)
+            segment = ps_seg_next(current)
+        }
+        return total
     }
 
     /// PocketSphinx logs to stderr by default; Hark reports its own errors.

@@ -4,57 +4,105 @@ import Glibc
 import Darwin
 #endif
 import HarkAudio
+import HarkCommands
+import HarkDevices
 import Logging
 import ServiceLifecycle
 
 /// Runs stage 1 on a dedicated thread: blocking reads from the audio source, 80 ms chunks through the
-/// wake pipeline, events to the sink. With a file or stdin it runs as fast as it can and returns at end
+/// wake pipeline and, after a wake event, the command stage; events to the sink. Commands go to the
+/// dispatcher as voice actions (stage 1) from a task of their own, so the audio thread never waits
+/// for a device; at end of input, the commands already heard are dispatched before `run` returns. With a file or stdin it runs as fast as it can and returns at end
 /// of input; with a live device it runs until graceful shutdown (SIGINT/SIGTERM) cancels the source.
 public final class AudioPipelineService: Service, Sendable {
     /// Everything the audio thread touches; only that thread uses it once `run` starts.
     private final class State: @unchecked Sendable {
         let source: any AudioSource
-        let pipeline: WakePipeline
-        init(source: any AudioSource, pipeline: WakePipeline) {
+        let stage: Stage1
+        var pipeline: WakePipeline { stage.pipeline }
+        init(source: any AudioSource, stage: Stage1) {
             self.source = source
-            self.pipeline = pipeline
+            self.stage = stage
         }
+    }
+
+    /// A command heard, on its way to the dispatcher.
+    struct Heard: Sendable {
+        let actions: [Action]
+        let endedAt: ContinuousClock.Instant
     }
 
     private let state: State
     private let sink: EventSink
     private let logger: Logger
+    private let dispatcher: ActionDispatcher?
+    private let feedback: Feedback?
 
-    public init(source: any AudioSource, pipeline: WakePipeline, sink: EventSink, logger: Logger) {
-        self.state = State(source: source, pipeline: pipeline)
+    /// `commands` listens after each wake word (nil: wake words only); its actions go to `dispatcher`.
+    public init(source: any AudioSource, pipeline: WakePipeline, commands: CommandStage? = nil, dispatcher: ActionDispatcher? = nil,
+                feedback: Feedback? = nil, sink: EventSink, logger: Logger) {
+        self.state = State(source: source, stage: Stage1(pipeline: pipeline, commands: commands, feedback: feedback, logger: logger))
         self.sink = sink
         self.logger = logger
+        self.dispatcher = dispatcher
+        self.feedback = feedback
     }
 
     public func run() async throws {
         let source = state.source
-        try await withGracefulShutdownHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                startThread { [state, sink, logger] in
-                    do {
-                        try Self.loop(state, sink: sink, logger: logger)
-                        continuation.resume()
-                    } catch {
-                        continuation.resume(throwing: error)
+        let (heard, commands) = AsyncStream.makeStream(of: Heard.self)
+        let dispatching = Task { [dispatcher, feedback, sink] in
+            for await command in heard {
+                guard let dispatcher else {
+                    sink.emit(.error(kind: "commands", message: "no device catalog: the command was not dispatched", t: nil))
+                    continue
+                }
+                let results = await dispatcher.submit(command.actions.map { ActionDispatcher.Request(action: $0) }, source: .voice(stage: 1),
+                                                      since: command.endedAt)
+                feedback?.play(results.allSatisfy { $0.status == .ok } ? .confirm : .error)
+            }
+        }
+        defer { dispatching.cancel() }
+        do {
+            try await withGracefulShutdownHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                    startThread { [state, sink, logger] in
+                        do {
+                            try Self.loop(state, sink: sink, commands: commands, logger: logger)
+                            continuation.resume()
+                        } catch {
+                            continuation.resume(throwing: error)
+                        }
                     }
                 }
+            } onGracefulShutdown: {
+                source.cancel()
             }
-        } onGracefulShutdown: {
-            source.cancel()
+        } catch {
+            commands.finish()
+            await dispatching.value
+            throw error
         }
+        commands.finish()
+        await dispatching.value
+        await feedback?.shutdown()
     }
 
-    private static func loop(_ state: State, sink: EventSink, logger: Logger) throws {
+    private static func loop(_ state: State, sink: EventSink, commands: AsyncStream<Heard>.Continuation,
+                             logger: Logger) throws {
         let chunkSamples = 1280
         let chunk = UnsafeMutableBufferPointer<Int16>.allocate(capacity: chunkSamples)
         defer { chunk.deallocate() }
         var filled = 0
         let started = ContinuousClock.now
+        func deliver(_ outputs: [Stage1.Output]) {
+            for output in outputs {
+                switch output {
+                case let .event(event): sink.emit(event)
+                case let .command(actions, endedAt): commands.yield(Heard(actions: actions, endedAt: endedAt))
+                }
+            }
+        }
         while true {
             let n: Int
             do {
@@ -67,8 +115,9 @@ public final class AudioPipelineService: Service, Sendable {
             filled += n
             guard filled == chunkSamples else { continue }
             filled = 0
-            for event in state.pipeline.process(UnsafeBufferPointer(chunk)) { sink.emit(event) }
+            deliver(state.stage.process(UnsafeBufferPointer(chunk)))
         }
+        deliver(state.stage.finish())
         let audio = state.pipeline.time
         let elapsed = started.duration(to: .now)
         let gate = state.pipeline.gate

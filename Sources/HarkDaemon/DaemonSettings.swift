@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import HarkCommands
 import HarkDevices
 import HarkStore
 import Logging
@@ -15,6 +16,9 @@ public struct DaemonSettings: Sendable {
     public var logLevel: Logger.Level = .info
     public var wake = WakePipeline.Configuration(modelsDirectory: "models", wakeWords: [.init(model: "hey_jarvis_v0.1")])
     public var devices = DeviceSettings()
+    /// The command stage after the wake word; nil: wake words only.
+    public var commands: CommandStage.Configuration? = CommandStage.Configuration()
+    public var feedback = Feedback.Configuration.disabled
 
     public init() {}
 }

@@ -4,6 +4,14 @@ import HarkDevices
 /// `t` values are seconds of audio from the start of the input.
 public enum Event: Sendable, Equatable {
     case wake(word: String, score: Double, t: Double)
+    /// Speech after the wake word: `{"type":"utterance","t_start":1.6,"t_end":3.9,"t_endpoint":4.3}`;
+    /// `t_endpoint` is when the end of speech was decided (the silence hangover after `t_end`).
+    case utterance(tStart: Double, tEnd: Double, tEndpoint: Double)
+    /// What a stage heard: `{"type":"transcript","stage":1,"text":"turn off the kitchen light"}`.
+    case transcript(stage: Int, text: String)
+    /// Speech that is not a command of the stage: `{"type":"rejected","stage":1,"reason":"out_of_grammar","audio":"utt-3"}`;
+    /// `audio` names the utterance kept for stage 2 (absent for `no_speech`).
+    case rejected(stage: Int, reason: String, audio: String?)
     case error(kind: String, message: String, t: Double?)
     /// A batch of actions from one source with each result: `{"type":"actions","stage":1,"source":"voice1",
     /// "actions":[{"device":…,"command":…,"args":{…},"id":…,"status":"ok","detail":…}],"latency_ms":…}`.
@@ -35,6 +43,13 @@ public enum Event: Sendable, Equatable {
         switch self {
         case let .wake(word, score, t):
             return #"{"type":"wake","word":\#(Self.quote(word)),"score":\#(Self.number(score, digits: 4)),"t":\#(Self.number(t, digits: 3))}"#
+        case let .utterance(tStart, tEnd, tEndpoint):
+            return #"{"type":"utterance","t_start":\#(Self.number(tStart, digits: 3)),"t_end":\#(Self.number(tEnd, digits: 3)),"t_endpoint":\#(Self.number(tEndpoint, digits: 3))}"#
+        case let .transcript(stage, text):
+            return #"{"type":"transcript","stage":\#(stage),"text":\#(Self.quote(text))}"#
+        case let .rejected(stage, reason, audio):
+            let kept = audio.map { #","audio":\#(Self.quote($0))"# } ?? ""
+            return #"{"type":"rejected","stage":\#(stage),"reason":\#(Self.quote(reason))\#(kept)}"#
         case let .error(kind, message, t):
             let time = t.map { #","t":\#(Self.number($0, digits: 3))"# } ?? ""
             return #"{"type":"error","kind":\#(Self.quote(kind)),"message":\#(Self.quote(message))\#(time)}"#

@@ -79,8 +79,10 @@ public actor ActionDispatcher {
 
     /// Runs a batch of actions from one source in order and reports them as one `actions` event.
     @discardableResult
-    public func submit(_ requests: [Request], source: ActionSource) async -> [Result] {
-        let started = ContinuousClock.now
+    /// Runs `requests` in order and reports them as one batch; its latency counts from `since`
+    /// (default: now), e.g. from the end of speech for a voice command.
+    public func submit(_ requests: [Request], source: ActionSource, since: ContinuousClock.Instant? = nil) async -> [Result] {
+        let started = since ?? ContinuousClock.now
         var results: [Result] = []
         for request in requests { results.append(await perform(request, source: source)) }
         let latency = (ContinuousClock.now - started) / .milliseconds(1)

@@ -3,6 +3,7 @@ import ArgumentParser
 import Glibc
 #endif
 import HarkAudio
+import HarkCommands
 import HarkDaemon
 import HarkDevices
 import Logging
@@ -57,6 +58,15 @@ struct Harkd: AsyncParsableCommand {
     @Option(help: "Dispatch the actions in this file (- for stdin), one JSON object per line: an action, or {\"id\":…,\"action\":{…}}.")
     var actions: String?
 
+    @Flag(help: "Wake words only: no command recognition after the wake word.")
+    var noCommands = false
+
+    @Option(help: "Seconds of silence that end a command. Default 0.4.")
+    var hangover: Double?
+
+    @Option(help: "The longest command in seconds. Default 8.")
+    var maxUtterance: Double?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. Default info.")
     var logLevel: Logger.Level?
 
@@ -84,9 +94,16 @@ struct Harkd: AsyncParsableCommand {
             }
             if let input = settings.input {
                 let pipeline = try WakePipeline(configuration: settings.wake, logger: logger)
+                let commands = try settings.commands.map { configuration in
+                    guard let devices else { throw DaemonError("commands need a device catalog (--catalog), or --no-commands") }
+                    return try CommandStage.build(catalog: devices.catalog, configuration: configuration, logger: logger)
+                }
+                let feedback = settings.feedback.enabled ? Feedback(configuration: settings.feedback, logger: logger) : nil
                 let source = try openAudioSource(try AudioInput(parsing: input), logger: logger)
-                logger.info("listening", metadata: ["input": "\(input)", "wake_words": "\(settings.wake.wakeWords.map(\.word))", "dry_run": "\(dryRun)"])
-                services.append(.init(service: AudioPipelineService(source: source, pipeline: pipeline, sink: sink, logger: logger),
+                logger.info("listening", metadata: ["input": "\(input)", "wake_words": "\(settings.wake.wakeWords.map(\.word))",
+                                                    "commands": "\(commands != nil)", "dry_run": "\(dryRun)"])
+                services.append(.init(service: AudioPipelineService(source: source, pipeline: pipeline, commands: commands,
+                                                                    dispatcher: devices?.dispatcher, feedback: feedback, sink: sink, logger: logger),
                                       successTerminationBehavior: .gracefullyShutdownGroup))
             }
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -122,6 +139,14 @@ struct Harkd: AsyncParsableCommand {
         settings.wake.refractorySeconds = refractory ?? file.refractory ?? 2.0
         if noGate || file.gate == false { settings.wake.gate = nil }
 
+        if !noCommands {
+            var commands = CommandStage.Configuration()
+            commands.capture.hangover = try Self.seconds("--hangover", hangover, 0.1...2) ?? commands.capture.hangover
+            commands.capture.maxLength = try Self.seconds("--max-utterance", maxUtterance, 1...30) ?? commands.capture.maxLength
+            settings.commands = commands
+        }
+        settings.feedback = dryRun ? .disabled : file.feedback.applied()
+
         settings.devices.catalog = catalog ?? file.catalog
         settings.devices.dryRun = dryRun
         settings.devices.database = dryRun ? ":memory:" : (database ?? file.database
@@ -137,6 +162,12 @@ struct Harkd: AsyncParsableCommand {
             if parts.count == 2 { settings.devices.mqtt.port = Int(parts[1]) }
         }
         return settings
+    }
+
+    static func seconds(_ option: String, _ value: Double?, _ range: ClosedRange<Double>) throws -> Double? {
+        guard let value else { return nil }
+        guard range.contains(value) else { throw DaemonError("\(option) \(value): must be \(range.lowerBound)–\(range.upperBound) seconds") }
+        return value
     }
 
     static func parseWakeWord(_ text: String) throws -> WakePipeline.WakeWord {

@@ -1,0 +1,188 @@
+import HarkAudio
+import HarkDevices
+import Synchronization
+
+/// Stage 1 after the wake word: captures the utterance from the same audio stream, recognises it
+/// with the catalog's grammar while it is spoken, and says what it meant — actions, or a rejection
+/// whose audio is kept for stage 2.
+///
+/// The audio thread calls ``process(_:chunkStart:)`` with every chunk (the voice-activity detector
+/// and the pre-roll run all the time, at a multiply-add per sample) and ``listen(at:)`` when the wake
+/// word fires. Not thread-safe: the audio thread owns it.
+public final class CommandStage {
+    public struct Configuration: Sendable, Equatable {
+        public var capture = UtteranceCapture.Configuration()
+        public var recognizer = Recognizer.Configuration()
+        /// Audio before the wake event run through the recognizer first, so its cepstral mean
+        /// matches the speaker and the room (s).
+        public var primeSeconds = 2.0
+        public var gate = VoiceActivityGate.Configuration()
+        public init() {}
+    }
+
+    public enum Output: Sendable, Equatable {
+        /// Speech from `start` to `end` (s); the capture decided it had ended at `endpoint`.
+        case utterance(start: Double, end: Double, endpoint: Double)
+        /// What the recognizer heard (its best path through the grammar, even when rejected).
+        case transcript(String)
+        /// A command: its actions; `endedAt` is when the end of speech was decided (wall clock).
+        case command([Action], endedAt: ContinuousClock.Instant)
+        /// Not a command: `reason` is `out_of_grammar` or `no_speech`; the audio is in the handoff
+        /// under `audio` (nil for no speech).
+        case rejected(reason: String, audio: String?)
+    }
+
+    public let grammar: CommandGrammar
+    public let configuration: Configuration
+    public let handoff: UtteranceHandoff
+    private let recognizer: Recognizer
+    private var gate: VoiceActivityGate
+    private var capture: UtteranceCapture?
+    /// The last `primeSeconds` of audio, a ring.
+    private var preroll: [Int16]
+    private var prerollNext = 0
+    private var prerollFilled = 0
+    /// The utterance's audio from the wake event on, for the handoff.
+    private var heard: [Int16] = []
+    private var rejectedCount = 0
+    /// Whether the recognizer is decoding the current utterance (from its speech onset on).
+    private var recognizing = false
+    /// Audio before the speech onset that the recognizer hears too (s).
+    static let leadIn = 0.25
+    /// The confidence of the last utterance (``Recognizer/Hypothesis/confidence``), for tuning and logs.
+    public private(set) var lastConfidence: Double?
+
+    public init(grammar: CommandGrammar, pronunciations: Pronunciations, configuration: Configuration = Configuration(),
+                handoff: UtteranceHandoff = UtteranceHandoff()) throws(CommandError) {
+        self.grammar = grammar
+        self.configuration = configuration
+        self.handoff = handoff
+        recognizer = try Recognizer(grammar: grammar, pronunciations: pronunciations, configuration: configuration.recognizer)
+        gate = VoiceActivityGate(configuration: configuration.gate)
+        preroll = [Int16](repeating: 0, count: max(1, Int(configuration.primeSeconds * Double(VoiceActivityGate.sampleRate))))
+    }
+
+    /// Whether an utterance is being captured.
+    public var isListening: Bool { capture != nil }
+
+    /// The wake word fired at audio time `time` (the end of its chunk): the next chunk starts the utterance.
+    public func listen(at time: Double) {
+        guard capture == nil else { return }
+        if configuration.primeSeconds > 0, prerollFilled > 0 {
+            var ordered = [Int16]()
+            ordered.reserveCapacity(prerollFilled)
+            if prerollFilled == preroll.count { ordered += preroll[prerollNext...] }
+            ordered += preroll[..<prerollNext]
+            ordered.withUnsafeBufferPointer { recognizer.prime($0) }
+        }
+        capture = UtteranceCapture(configuration: configuration.capture, began: time)
+        heard.removeAll(keepingCapacity: true)
+        recognizing = false
+    }
+
+    /// Takes the next chunk of 16 kHz audio starting at audio time `chunkStart`.
+    public func process(_ chunk: UnsafeBufferPointer<Int16>, chunkStart: Double) -> [Output] {
+        _ = gate.update(chunk)
+        defer { remember(chunk) }
+        guard var capture else { return [] }
+        if heard.count < Int(configuration.capture.maxLength + configuration.capture.noSpeechTimeout) * 16_000 { heard += chunk }
+        let outcome = capture.update(chunkStart: chunkStart, mask: gate.activeMask, subframes: chunk.count / VoiceActivityGate.subframeSamples)
+        self.capture = capture
+        if recognizing {
+            recognizer.process(chunk)
+        } else if let start = capture.speechStart {
+            // Speech began: decode from a little before it, out of the audio kept since the wake word.
+            let offset = max(0, Int((start - Self.leadIn - capture.began) * Double(VoiceActivityGate.sampleRate)))
+            recognizer.start()
+            recognizing = true
+            heard.withUnsafeBufferPointer { recognizer.process(UnsafeBufferPointer(rebasing: $0[min(offset, $0.count)...])) }
+        }
+        switch outcome {
+        case .listening:
+            return []
+        case .timedOut:
+            self.capture = nil
+            if recognizing { _ = recognizer.finish() }
+            recognizing = false
+            return [.rejected(reason: "no_speech", audio: nil)]
+        case let .ended(start, end, endpoint, _):
+            return conclude(start: start, end: end, endpoint: endpoint)
+        }
+    }
+
+    /// The input ended: an utterance in progress ends here.
+    public func endOfInput(at time: Double) -> [Output] {
+        guard let capture else { return [] }
+        guard let start = capture.speechStart, let end = capture.lastActiveEnd else {
+            self.capture = nil
+            if recognizing { _ = recognizer.finish() }
+            recognizing = false
+            return [.rejected(reason: "no_speech", audio: nil)]
+        }
+        return conclude(start: start, end: end, endpoint: time)
+    }
+
+    private func conclude(start: Double, end: Double, endpoint: Double) -> [Output] {
+        let endedAt = ContinuousClock.now
+        capture = nil
+        let hypothesis = recognizer.finish()
+        recognizing = false
+        let words = hypothesis.text
+        var outputs: [Output] = [.utterance(start: start, end: end, endpoint: endpoint), .transcript(words)]
+        let confident = configuration.recognizer.rejectBelow.map { threshold in (hypothesis.confidence ?? -.infinity) >= threshold } ?? true
+        lastConfidence = hypothesis.confidence
+        if confident, let actions = grammar.parse(hypothesis.text) {
+            outputs.append(.command(actions, endedAt: endedAt))
+        } else {
+            rejectedCount += 1
+            let id = "utt-\(rejectedCount)"
+            handoff.put(id: id, samples: heard, text: words)
+            outputs.append(.rejected(reason: "out_of_grammar", audio: id))
+        }
+        return outputs
+    }
+
+    private func remember(_ chunk: UnsafeBufferPointer<Int16>) {
+        guard configuration.primeSeconds > 0 else { return }
+        for sample in chunk {
+            preroll[prerollNext] = sample
+            prerollNext = prerollNext + 1 == preroll.count ? 0 : prerollNext + 1
+        }
+        prerollFilled = min(preroll.count, prerollFilled + chunk.count)
+    }
+}
+
+/// Rejected utterances waiting for stage 2: the most recent few, each with its audio and what
+/// stage 1 heard. Shared between the audio thread and whoever picks them up.
+public final class UtteranceHandoff: Sendable {
+    public struct Utterance: Sendable, Equatable {
+        public let id: String
+        public let samples: [Int16]
+        public let text: String
+    }
+
+    public let capacity: Int
+    private let pending = Mutex<[Utterance]>([])
+
+    public init(capacity: Int = 4) {
+        self.capacity = capacity
+    }
+
+    func put(id: String, samples: [Int16], text: String) {
+        pending.withLock { list in
+            list.append(Utterance(id: id, samples: samples, text: text))
+            if list.count > capacity { list.removeFirst(list.count - capacity) }
+        }
+    }
+
+    /// Takes the utterance with this id out of the handoff.
+    public func take(id: String) -> Utterance? {
+        pending.withLock { list in
+            guard let index = list.firstIndex(where: { $0.id == id }) else { return nil }
+            return list.remove(at: index)
+        }
+    }
+
+    /// The ids waiting, oldest first.
+    public var ids: [String] { pending.withLock { $0.map(\.id) } }
+}

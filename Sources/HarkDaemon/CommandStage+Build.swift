@@ -1,0 +1,24 @@
+import HarkCommands
+import HarkDevices
+import Logging
+
+extension CommandStage {
+    /// The command stage for a catalog: its grammar, the pronunciations of every word, the recognizer.
+    /// A word without a pronunciation is an error naming the device and the word.
+    public static func build(catalog: Catalog, configuration: Configuration, logger: Logger) throws(DaemonError) -> CommandStage {
+        let started = ContinuousClock.now
+        let grammar = CommandGrammar(catalog: catalog)
+        let pronunciations: Pronunciations
+        let stage: CommandStage
+        do { pronunciations = try Pronunciations(grammar: grammar, catalog: catalog, dictionary: configuration.recognizer.dictionary) }
+        catch { throw DaemonError(error.description) }
+        do { stage = try CommandStage(grammar: grammar, pronunciations: pronunciations, configuration: configuration) }
+        catch { throw DaemonError(error.description) }
+        let generated = pronunciations.sources.filter { if case .dictionary = $0.value { false } else { true } }
+        logger.info("command grammar", metadata: [
+            "phrases": "\(grammar.phrases.count)", "words": "\(pronunciations.entries.count)",
+            "not_in_dictionary": "\(generated.keys.sorted())", "ms": "\((ContinuousClock.now - started) / .milliseconds(1))",
+        ])
+        return stage
+    }
+}

@@ -1,0 +1,68 @@
+import HarkAudio
+import HarkCommands
+import HarkDevices
+import Logging
+
+/// The always-on stage for one stream of audio: the wake pipeline on every 80 ms chunk and, after a
+/// wake event, the command stage on the chunks that follow (from the next one on, so nothing between
+/// the wake word and the command is lost). Owned by the audio thread.
+public final class Stage1 {
+    public enum Output: Sendable, Equatable {
+        case event(Event)
+        /// A command to dispatch as a stage-1 voice action; `endedAt` is the end-of-speech decision.
+        case command([Action], endedAt: ContinuousClock.Instant)
+    }
+
+    public let pipeline: WakePipeline
+    public let commands: CommandStage?
+    private let feedback: Feedback?
+    private let logger: Logger
+
+    public init(pipeline: WakePipeline, commands: CommandStage?, feedback: Feedback? = nil, logger: Logger) {
+        self.pipeline = pipeline
+        self.commands = commands
+        self.feedback = feedback
+        self.logger = logger
+    }
+
+    /// Seconds of audio processed so far.
+    public var time: Double { pipeline.time }
+
+    public func process(_ chunk: UnsafeBufferPointer<Int16>) -> [Output] {
+        let chunkStart = pipeline.time
+        let wakes = pipeline.process(chunk)
+        var outputs: [Output] = []
+        let heard = commands?.process(chunk, chunkStart: chunkStart) ?? []
+        for wake in wakes {
+            outputs.append(.event(wake))
+            if let commands, !commands.isListening {
+                feedback?.play(.wake)
+                commands.listen(at: pipeline.time)
+            }
+        }
+        return outputs + translate(heard)
+    }
+
+    /// The end of the input: a command being spoken ends here.
+    public func finish() -> [Output] {
+        translate(commands?.endOfInput(at: pipeline.time) ?? [])
+    }
+
+    private func translate(_ heard: [CommandStage.Output]) -> [Output] {
+        var outputs: [Output] = []
+        for output in heard {
+            switch output {
+            case let .utterance(start, end, endpoint):
+                outputs.append(.event(.utterance(tStart: start, tEnd: end, tEndpoint: endpoint)))
+            case let .transcript(text):
+                outputs.append(.event(.transcript(stage: 1, text: text)))
+            case let .command(actions, endedAt):
+                outputs.append(.command(actions, endedAt: endedAt))
+            case let .rejected(reason, audio):
+                logger.info("rejected", metadata: ["reason": "\(reason)", "audio": "\(audio ?? "-")"])
+                outputs.append(.event(.rejected(stage: 1, reason: reason, audio: audio)))
+            }
+        }
+        return outputs
+    }
+}
