@@ -243,13 +243,13 @@ OUT_OF_SCOPE = ROOT / "tools" / "corpus" / "out-of-scope.jsonl"
 
 
 def load_stage2_dev(path: Path) -> tuple[list[dict], str]:
-    """The out-of-grammar texts: the shared stage-2 dev set, or where a checkout has no ../shared,
-    the project's own out-of-scope requests (said loudly, and recorded in the manifest)."""
+    """The shared stage-2 dev set's texts for the `oog/` clips; where a checkout has no ../shared,
+    none (said loudly, and recorded in the manifest): the project's own `oos/` clips are always made."""
     if not path.is_file():
         print(f"gen_command_audio: WARNING: {path} not found (the shared stage-2 dev set lives beside the "
-              f"repository); the out-of-grammar clips speak {OUT_OF_SCOPE.relative_to(ROOT)} instead",
+              f"repository): no oog/ clips; the oos/ clips of {OUT_OF_SCOPE.relative_to(ROOT)} are made as always",
               file=sys.stderr)
-        return read_jsonl(OUT_OF_SCOPE), str(OUT_OF_SCOPE.relative_to(ROOT))
+        return [], "absent"
     return read_jsonl(path), "../shared/eval/stage2-dev.jsonl" if path == STAGE2_DEV else str(path)
 
 
@@ -281,15 +281,20 @@ def _clips(kind: str, voices: list[str], items: list[tuple[str, dict]]) -> list[
     return out
 
 
-def all_clips(cmds: list[dict], dev: list[dict], home: dict[str, dict]) -> list[CommandClip]:
+def all_clips(cmds: list[dict], dev: list[dict], home: dict[str, dict],
+              oos: list[dict] | None = None) -> list[CommandClip]:
     ing = [(c["text"], {"actions": c["actions"]}) for c in cmds]
-    oog = []
-    for d in dev:
-        r = stage1_parse(d["text"], home)
-        oog.append((d["text"], {"expect": d["expect"], "in_stage1_grammar": r is not None,
-                                **({"stage1_actions": r[1]} if r else {})}))
+
+    def other(texts: list[dict]) -> list[tuple[str, dict]]:
+        out = []
+        for d in texts:
+            r = stage1_parse(d["text"], home)
+            out.append((d["text"], {"expect": d["expect"], "in_stage1_grammar": r is not None,
+                                    **({"stage1_actions": r[1]} if r else {})}))
+        return out
     return (_clips("ingrammar", COMMAND_VOICES, ing)
-            + _clips("oog", COMMAND_VOICES[:OOG_VOICE_COUNT], oog))
+            + _clips("oog", COMMAND_VOICES[:OOG_VOICE_COUNT], other(dev))
+            + _clips("oos", COMMAND_VOICES[:OOG_VOICE_COUNT], other(oos or [])))
 
 
 def _job(clip: CommandClip) -> tuple[str, bytes, dict, float]:
@@ -325,7 +330,7 @@ def main(argv=None) -> int:
             return 1
     home = read_home()
     oog_texts, oog_source = load_stage2_dev(a.stage2_dev)
-    clips = all_clips(load_commands(home), oog_texts, home)
+    clips = all_clips(load_commands(home), oog_texts, home, read_jsonl(OUT_OF_SCOPE))
     a.out.mkdir(parents=True, exist_ok=True)
     for sub in sorted({c.path.split("/")[0] for c in clips}):
         shutil.rmtree(a.out / sub, ignore_errors=True)

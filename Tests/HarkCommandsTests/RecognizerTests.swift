@@ -43,14 +43,14 @@ struct RecognizerTests {
 
     @Test("Given a question after the wake word, then it is rejected and its audio waits in the handoff for stage 2")
     func rejectedKeepsAudio() throws {
-        // "hey jarvis, what is the capital of france" (tools/gen_command_audio.py).
-        let samples = try readSamples(repositoryRoot + "/build/testdata/commands/oog/piper_joe_40_clean.wav")
+        // "hey jarvis, what is the capital of australia" (tools/gen_command_audio.py, tools/corpus/out-of-scope.jsonl).
+        let samples = try readSamples(repositoryRoot + "/build/testdata/commands/oos/piper_joe_09_clean.wav")
         let stage = try stage()
         var outputs: [CommandStage.Output] = []
         samples.withUnsafeBufferPointer { all in
             for chunk in 0..<(all.count / 1280) {
                 let start = Double(chunk) * 0.08
-                if chunk == 17 { stage.listen(at: start) }  // 1.36 s: the wake phrase ends at 1.33 s
+                if chunk == 22 { stage.listen(at: start) }  // 1.76 s: the wake phrase ends at 1.71 s
                 outputs += stage.process(UnsafeBufferPointer(rebasing: all[(chunk * 1280)..<((chunk + 1) * 1280)]), chunkStart: start)
             }
         }
@@ -58,7 +58,7 @@ struct RecognizerTests {
         guard case let .rejected(reason, audio)? = outputs.last, let id = audio else { Issue.record("\(outputs.map { "\($0)" })"); return }
         #expect(reason == "out_of_grammar")
         let kept = try #require(stage.handoff.take(id: id))
-        #expect(kept.samples.count >= 16_000 * 2, "the question (1.88–3.39 s) and the silence after it, \(kept.samples.count) samples")
+        #expect(kept.samples.count >= 16_000 * 2, "the question (2.11–3.84 s) and the silence after it, \(kept.samples.count) samples")
         #expect(stage.handoff.take(id: id) == nil, "taken once")
     }
 }

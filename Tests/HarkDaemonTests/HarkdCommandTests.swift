@@ -60,7 +60,7 @@ import HarkTestSupport
     @Test(arguments: [
         ("commands/ingrammar/flite_rms_47_clean.wav", "actions"),
         ("commands/ingrammar/piper_joe_61_clean.wav", "actions"),
-        ("commands/oog/piper_joe_40_clean.wav", "rejected"),
+        ("commands/oos/piper_joe_09_clean.wav", "rejected"),
     ])
     func clipGivesWakeUtteranceTranscriptAndOutcome(clip: String, outcome: String) throws {
         let run = try harkd(["--input", Repo.testData.appendingPathComponent(clip).path, "--dry-run", "--events", "-"])
