@@ -6,9 +6,9 @@ import Synchronization
 /// with the catalog's grammar while it is spoken, and says what it meant — actions, or a rejection
 /// whose audio is kept for stage 2.
 ///
-/// The audio thread calls ``process(_:chunkStart:)`` with every chunk (the voice-activity detector
-/// and the pre-roll run all the time, at a multiply-add per sample) and ``listen(at:)`` when the wake
-/// word fires. Not thread-safe: the audio thread owns it.
+/// The audio thread calls ``process(_:chunkStart:activity:)`` with every chunk and the voice-activity
+/// detector's sub-frame mask for it (the wake pipeline's detector: one per stream), which keeps the
+/// pre-roll, and ``listen(at:)`` when the wake word fires. Not thread-safe: the audio thread owns it.
 public final class CommandStage {
     public struct Configuration: Sendable, Equatable {
         public var capture = UtteranceCapture.Configuration()
@@ -16,7 +16,6 @@ public final class CommandStage {
         /// Audio before the wake event run through the recognizer first, so its cepstral mean
         /// matches the speaker and the room (s).
         public var primeSeconds = 2.0
-        public var gate = VoiceActivityGate.Configuration()
         public init() {}
     }
 
@@ -36,7 +35,6 @@ public final class CommandStage {
     public let configuration: Configuration
     public let handoff: UtteranceHandoff
     private let recognizer: Recognizer
-    private var gate: VoiceActivityGate
     private var capture: UtteranceCapture?
     /// The last `primeSeconds` of audio, a ring.
     private var preroll: [Int16]
@@ -58,7 +56,6 @@ public final class CommandStage {
         self.configuration = configuration
         self.handoff = handoff
         recognizer = try Recognizer(grammar: grammar, pronunciations: pronunciations, configuration: configuration.recognizer)
-        gate = VoiceActivityGate(configuration: configuration.gate)
         preroll = [Int16](repeating: 0, count: max(1, Int(configuration.primeSeconds * Double(VoiceActivityGate.sampleRate))))
     }
 
@@ -80,13 +77,13 @@ public final class CommandStage {
         recognizing = false
     }
 
-    /// Takes the next chunk of 16 kHz audio starting at audio time `chunkStart`.
-    public func process(_ chunk: UnsafeBufferPointer<Int16>, chunkStart: Double) -> [Output] {
-        _ = gate.update(chunk)
+    /// Takes the next chunk of 16 kHz audio starting at audio time `chunkStart`, with its active
+    /// 10 ms sub-frames (``VoiceActivityGate/activeMask``).
+    public func process(_ chunk: UnsafeBufferPointer<Int16>, chunkStart: Double, activity: UInt64) -> [Output] {
         defer { remember(chunk) }
         guard var capture else { return [] }
         if heard.count < Int(configuration.capture.maxLength + configuration.capture.noSpeechTimeout) * 16_000 { heard += chunk }
-        let outcome = capture.update(chunkStart: chunkStart, mask: gate.activeMask, subframes: chunk.count / VoiceActivityGate.subframeSamples)
+        let outcome = capture.update(chunkStart: chunkStart, mask: activity, subframes: chunk.count / VoiceActivityGate.subframeSamples)
         self.capture = capture
         if recognizing {
             recognizer.process(chunk)
@@ -142,11 +139,17 @@ public final class CommandStage {
         return outputs
     }
 
+    /// Copies the chunk into the pre-roll ring (at most two block copies).
     private func remember(_ chunk: UnsafeBufferPointer<Int16>) {
         guard configuration.primeSeconds > 0 else { return }
-        for sample in chunk {
-            preroll[prerollNext] = sample
-            prerollNext = prerollNext + 1 == preroll.count ? 0 : prerollNext + 1
+        var rest = chunk.suffix(preroll.count)
+        preroll.withUnsafeMutableBufferPointer { ring in
+            while !rest.isEmpty {
+                let n = min(rest.count, ring.count - prerollNext)
+                _ = UnsafeMutableBufferPointer(rebasing: ring[prerollNext..<(prerollNext + n)]).update(fromContentsOf: rest.prefix(n))
+                rest = rest.dropFirst(n)
+                prerollNext = (prerollNext + n) % ring.count
+            }
         }
         prerollFilled = min(preroll.count, prerollFilled + chunk.count)
     }

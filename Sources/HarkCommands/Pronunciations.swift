@@ -77,7 +77,7 @@ public struct Pronunciations: Sendable, Equatable {
                 let place = devices.map { device in
                     "\(device.origin): device '\(device.id)' spoken name '\(device.names.first { CommandGrammar.words(of: $0).contains(word) } ?? word)'"
                 }.first ?? "the grammar"
-                throw CommandError("\(place): no pronunciation for '\(word)': it is not in \(dictionary), not a compound of its words, and too long to spell; add pronunciations: {\(word): \"PH ON EH M Z\"} (ARPAbet) to the device")
+                throw CommandError("\(place): no pronunciation for '\(word)': it is not in \(dictionary), not a compound of its words, and too long to spell; add pronunciations: {\(word): \"…\"} to the device, in ARPAbet phones like \"K IH CH AH N\"")
             }
         }
     }

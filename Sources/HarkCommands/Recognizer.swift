@@ -51,7 +51,6 @@ public final class Recognizer {
             guard let loopAcoustic, frames > 0, !text.isEmpty else { return nil }
             return Double(acoustic - loopAcoustic) / Double(frames)
         }
-
     }
 
     public let configuration: Configuration
@@ -59,6 +58,8 @@ public final class Recognizer {
     /// A second decoder over the same audio with a free loop of phones: the reference score that
     /// tells a command from other speech.
     private let loop: OpaquePointer?
+    /// Both decoders (or the grammar's alone), fed the same audio.
+    private let decoders: [OpaquePointer]
     private var inUtterance = false
     /// The search the grammar lives in.
     static let searchName = "hark"
@@ -72,11 +73,10 @@ public final class Recognizer {
             throw CommandError("acoustic model \(configuration.acousticModel): no readable mdef there (apt-get install pocketsphinx-en-us)")
         }
         // Only the grammar's words are added, so the CMU dictionary is never loaded.
-        var words = pronunciations.entries.sorted { $0.key < $1.key }.flatMap { word, variants in
+        let words = pronunciations.entries.sorted { $0.key < $1.key }.flatMap { word, variants in
             // Variants are "word(2)", "word(3)", as in the CMU dictionary.
             variants.enumerated().map { index, phones in (index == 0 ? word : "\(word)(\(index + 1))", phones) }
         }
-        words = words.filter { !$0.1.isEmpty }
         decoder = try Self.decoder(configuration, words: words, jsgf: grammar.jsgf())
         if configuration.rejectBelow != nil {
             let phones = Pronunciations.phones.map { ("ph_" + $0.lowercased(), [$0]) }
@@ -86,6 +86,7 @@ public final class Recognizer {
         } else {
             loop = nil
         }
+        decoders = [decoder] + (loop.map { [$0] } ?? [])
     }
 
     /// Building decoders is serialised: sphinxbase's configuration and JSGF parsing keep global state
@@ -132,7 +133,7 @@ public final class Recognizer {
     }
 
     deinit {
-        for decoder in [decoder] + (loop.map { [$0] } ?? []) {
+        for decoder in decoders {
             if inUtterance { ps_end_utt(decoder) }
             ps_free(decoder)
         }
@@ -172,8 +173,6 @@ public final class Recognizer {
         let text = ps_get_hyp(decoder, &score).map { String(cString: $0) } ?? ""
         return Hypothesis(text: text, acoustic: Self.acoustic(decoder), loopAcoustic: loop.map(Self.acoustic), frames: Int(ps_get_n_frames(decoder)))
     }
-
-    private var decoders: [OpaquePointer] { loop.map { [decoder, $0] } ?? [decoder] }
 
     /// The acoustic score of the best path: the sum over its words, silences and noises included
     /// (measured: leaving the fillers out separates commands from other speech worse, because a path

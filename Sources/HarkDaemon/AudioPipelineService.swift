@@ -62,7 +62,8 @@ public final class AudioPipelineService: Service, Sendable {
                 feedback?.play(results.allSatisfy { $0.status == .ok } ? .confirm : .error)
             }
         }
-        defer { dispatching.cancel() }
+        // However the audio ends, the commands already heard are dispatched and the sounds stopped.
+        var failure: (any Error)?
         do {
             try await withGracefulShutdownHandler {
                 try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
@@ -79,13 +80,12 @@ public final class AudioPipelineService: Service, Sendable {
                 source.cancel()
             }
         } catch {
-            commands.finish()
-            await dispatching.value
-            throw error
+            failure = error
         }
         commands.finish()
         await dispatching.value
         await feedback?.shutdown()
+        if let failure { throw failure }
     }
 
     private static func loop(_ state: State, sink: EventSink, commands: AsyncStream<Heard>.Continuation,
@@ -120,13 +120,13 @@ public final class AudioPipelineService: Service, Sendable {
         deliver(state.stage.finish())
         let audio = state.pipeline.time
         let elapsed = started.duration(to: .now)
-        let gate = state.pipeline.gate
+        let pipeline = state.pipeline
         logger.info("audio input ended", metadata: [
             "audio_s": "\(audio)",
             "wall_s": "\(elapsed / .seconds(1))",
             "chunks": "\(state.pipeline.engine.chunkIndex)",
             "chunks_computed": "\(state.pipeline.engine.chunksComputed)",
-            "gate_open_chunks": "\(gate.map { "\($0.openChunks)" } ?? "off")",
+            "gate_open_chunks": "\(pipeline.gates ? "\(pipeline.activity.openChunks)" : "off")",
             "overruns": "\(state.source.counters.overruns)",
         ])
     }

@@ -32,7 +32,7 @@ public final class Stage1 {
         let chunkStart = pipeline.time
         let wakes = pipeline.process(chunk)
         var outputs: [Output] = []
-        let heard = commands?.process(chunk, chunkStart: chunkStart) ?? []
+        let heard = commands?.process(chunk, chunkStart: chunkStart, activity: pipeline.activity.activeMask) ?? []
         for wake in wakes {
             outputs.append(.event(wake))
             if let commands, !commands.isListening {
@@ -59,7 +59,8 @@ public final class Stage1 {
             case let .command(actions, endedAt):
                 outputs.append(.command(actions, endedAt: endedAt))
             case let .rejected(reason, audio):
-                logger.info("rejected", metadata: ["reason": "\(reason)", "audio": "\(audio ?? "-")"])
+                logger.info("rejected", metadata: ["reason": "\(reason)", "audio": "\(audio ?? "-")",
+                                                   "confidence": "\(commands?.lastConfidence.map { "\($0)" } ?? "-")"])
                 outputs.append(.event(.rejected(stage: 1, reason: reason, audio: audio)))
             }
         }

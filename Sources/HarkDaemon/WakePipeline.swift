@@ -37,7 +37,11 @@ public final class WakePipeline {
 
     public let configuration: Configuration
     public let engine: WakeWordEngine
-    public private(set) var gate: VoiceActivityGate?
+    /// The voice-activity detector, run on every chunk: it gates the models (unless
+    /// `configuration.gate` is nil) and its sub-frame activity ends the utterances of the command stage.
+    public private(set) var activity: VoiceActivityGate
+    /// Whether the models skip chunks the detector judges silent.
+    public var gates: Bool { configuration.gate != nil }
     private var lastWake: [Double?]
     private var armed: [Bool]
     private let logger: Logger
@@ -49,7 +53,7 @@ public final class WakePipeline {
             (name: word.model, path: "\(configuration.modelsDirectory)/\(word.model).onnx", threshold: word.threshold)
         }
         engine = try WakeWordEngine(directory: configuration.modelsDirectory, heads: heads)
-        gate = configuration.gate.map { VoiceActivityGate(configuration: $0) }
+        activity = VoiceActivityGate(configuration: configuration.gate ?? VoiceActivityGate.Configuration())
         lastWake = Array(repeating: nil, count: heads.count)
         armed = Array(repeating: true, count: heads.count)
     }
@@ -59,7 +63,7 @@ public final class WakePipeline {
 
     /// Processes one 80 ms chunk and returns the wake events it produced.
     public func process(_ chunk: UnsafeBufferPointer<Int16>) -> [Event] {
-        let speech = gate?.update(chunk) ?? true
+        let speech = activity.update(chunk) || !gates
         let crossed = engine.process(chunk, speech: speech)
         let now = time
         var events: [Event] = []

@@ -9,6 +9,21 @@ struct RecognizerTests {
     /// The demo recording: "hey jarvis" ending at 1.5 s, then "turn on the kitchen light".
     static let demo = repositoryRoot + "/build/testdata/demo/demo.wav"
 
+    /// Feeds `samples` 80 ms at a time with a voice-activity detector's masks, as the wake pipeline
+    /// does, calling `listen` before chunk `listenAt`.
+    func feed(_ stage: CommandStage, _ samples: [Int16], listenAt: Int, each: ([CommandStage.Output], Int) -> Void) {
+        var gate = VoiceActivityGate()
+        samples.withUnsafeBufferPointer { all in
+            for chunk in 0..<(all.count / 1280) {
+                let start = Double(chunk) * 0.08
+                if chunk == listenAt { stage.listen(at: start) }
+                let piece = UnsafeBufferPointer(rebasing: all[(chunk * 1280)..<((chunk + 1) * 1280)])
+                _ = gate.update(piece)
+                each(stage.process(piece, chunkStart: start, activity: gate.activeMask), chunk)
+            }
+        }
+    }
+
     func stage() throws -> CommandStage {
         let grammar = CommandGrammar(catalog: demoCatalog)
         return try CommandStage(grammar: grammar, pronunciations: try Pronunciations(grammar: grammar, catalog: demoCatalog,
@@ -20,16 +35,8 @@ struct RecognizerTests {
         let samples = try readSamples(Self.demo)
         let stage = try stage()
         var outputs: [CommandStage.Output] = []
-        var endedAtChunk: Int?
-        samples.withUnsafeBufferPointer { all in
-            for chunk in 0..<(all.count / 1280) {
-                let start = Double(chunk) * 0.08
-                if chunk == 19 { stage.listen(at: start) }  // the wake word fired at 1.52 s
-                let produced = stage.process(UnsafeBufferPointer(rebasing: all[(chunk * 1280)..<((chunk + 1) * 1280)]), chunkStart: start)
-                if !produced.isEmpty && endedAtChunk == nil { endedAtChunk = chunk }
-                outputs += produced
-            }
-        }
+        // The wake word fired at 1.52 s: listening starts with chunk 19.
+        feed(stage, samples, listenAt: 19) { produced, _ in outputs += produced }
         guard case let .utterance(start, end, endpoint)? = outputs.first else { Issue.record("\(outputs)"); return }
         #expect(start > 1.6 && start < 2.0, "\(start)")
         #expect(end > 2.8 && end < 3.2, "\(end)")
@@ -47,13 +54,8 @@ struct RecognizerTests {
         let samples = try readSamples(repositoryRoot + "/build/testdata/commands/oos/piper_joe_09_clean.wav")
         let stage = try stage()
         var outputs: [CommandStage.Output] = []
-        samples.withUnsafeBufferPointer { all in
-            for chunk in 0..<(all.count / 1280) {
-                let start = Double(chunk) * 0.08
-                if chunk == 22 { stage.listen(at: start) }  // 1.76 s: the wake phrase ends at 1.71 s
-                outputs += stage.process(UnsafeBufferPointer(rebasing: all[(chunk * 1280)..<((chunk + 1) * 1280)]), chunkStart: start)
-            }
-        }
+        // 1.76 s: the wake phrase ends at 1.71 s.
+        feed(stage, samples, listenAt: 22) { produced, _ in outputs += produced }
         outputs += stage.endOfInput(at: Double(samples.count / 1280) * 0.08)
         guard case let .rejected(reason, audio)? = outputs.last, let id = audio else { Issue.record("\(outputs.map { "\($0)" })"); return }
         #expect(reason == "out_of_grammar")
