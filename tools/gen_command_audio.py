@@ -11,6 +11,11 @@ Writes 16 kHz mono S16 WAV files and ``manifest.json`` under the output folder:
 * ``oog/<voice>_<NN>_{clean,snr10}.wav``: every text of the shared stage-2 dev
   set (../shared/eval/stage2-dev.jsonl beside the repository; NN = its line) by
   the first three voices of COMMAND_VOICES.
+* ``oos/<voice>_<NN>_{clean,snr10}.wav``: the project's own out-of-scope
+  questions (tools/corpus/out-of-scope.jsonl) by the same three voices.
+* ``babble/<voice>_<NN>_babble10.wav``: the in-grammar clips of the first three
+  voices of COMMAND_VOICES (the same audio as their ``_clean`` twin) with babble
+  at 10 dB SNR instead of pink or brown noise (see "Babble" below).
 
 Each clip: 0.6-1.0 s of silence, the wake phrase ("hey jarvis" or "hey, jarvis",
 its rate varied per index as tools/gen_test_audio.py does), 0.3-0.6 s, the
@@ -19,6 +24,18 @@ brown noise (alternating per index) at 10 dB SNR. Synthesis, levels, the SNR
 definition, noise and determinism are those of tools/gen_test_audio.py, which
 this imports: same inputs, same sha256.
 
+Babble: BABBLE_TALKERS other voices talking at once under the whole clip. Each
+voice of BABBLE_POOL has a babble track, made once per process: its share of
+tools/corpus/ordinary_speech.txt (sentence i goes to voice i mod 10), each
+sentence trimmed and levelled as every phrase is, 0.1-0.31 s apart, until the
+track is BABBLE_TRACK_S long. A clip draws (from the rng seeded by its path)
+BABBLE_TALKERS voices of the pool that are not its own speaker, an offset into
+each track and a gain of -3..+3 dB per talker, and sums the excerpts; it draws
+again (same rng, at most BABBLE_DRAWS times) while some 100 ms stretch of the
+sum lies more than BABBLE_MAX_DIP_DB below its mean, so the babble covers the
+whole clip. The sum is scaled to 10 dB SNR with the definition above (mean
+power of the babble over the whole clip).
+
 Before rendering, every corpus line is parsed with the stage-1 phrase grammar of
 DESIGN §4 over the demo home (devices/demo-home.yaml) and must give exactly its
 ``actions``; the corpus must use every phrase pattern (with and without "the"),
@@ -26,15 +43,16 @@ every device and every spoken name. The same parser marks which stage-2 dev
 texts stage 1 also understands (``in_stage1_grammar``).
 
 Manifest entry per file, besides tools/gen_test_audio.py's fields: ``kind``
-(ingrammar | oog), ``text`` (the command), ``wake_text``, ``wake_rate``,
+(ingrammar | oog | oos | babble), ``text (the command), ``wake_text``, ``wake_rate``,
 ``command_rate``, the wake phrase span ``wake_start_s``/``wake_end_s`` and the
 command span ``command_start_s``/``command_end_s``, with the same spans in
 samples (``*_sample``). Spans are exact: each phrase is synthesized alone,
 trimmed (10 ms of margin kept each side, see gen_test_audio.trim) and spliced
 in; a span's end is one past its last sample (end_s = end_sample / 16000).
-In-grammar clips carry the expected ``actions``; oog clips the dev set's
+In-grammar and babble clips carry the expected ``actions``; oog and oos clips
 ``expect`` (a list of acceptable action lists) and, where stage 1 parses the
-text, ``stage1_actions``.
+text, ``stage1_actions``. Babble clips say ``"noise": "babble"`` and list the
+talkers under them in ``babble_voices`` (``voice`` stays the command's voice).
 """
 from __future__ import annotations
 
@@ -44,8 +62,11 @@ import os
 import re
 import shutil
 import sys
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
 
 import gen_test_audio as gta
 from gen_test_audio import SR, Clip
@@ -54,7 +75,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ROOT / "tools" / "corpus" / "commands.jsonl"
 HOME = ROOT / "devices" / "demo-home.yaml"
 STAGE2_DEV = ROOT.parent / "shared" / "eval" / "stage2-dev.jsonl"
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: babble/ clips (the others unchanged)
 
 # Voices (names of gen_test_audio.VOICES). The in-grammar clips use all of them,
 # the out-of-grammar clips the first OOG_VOICE_COUNT.
@@ -64,6 +85,17 @@ OOG_VOICE_COUNT = 3
 # uses gen_test_audio's WAKE_RATES and WAKE_TEXTS.
 COMMAND_RATES = [1.0, 0.95, 1.05, 0.9, 1.1]
 SNR_DB = 10.0
+# Babble (see the docstring): the voices whose in-grammar clips get a babble twin, the
+# voices that may babble (all of gen_test_audio's; never the clip's own speaker), how many
+# talk at once, the length of each voice's babble track, and the coverage check.
+BABBLE_VOICE_COUNT = 3
+BABBLE_POOL = ["piper_joe", "flite_slt", "flite_rms", "flite_awb", "flite_kal16", "flite_kal",
+               "espeak_en-us", "espeak_en-us+f2", "espeak_en-gb+m3", "espeak_en-gb-x-rp+f3"]
+SAME_SPEAKER = {"flite_kal": "kal", "flite_kal16": "kal"}  # one flite voice at 8 and 16 kHz
+BABBLE_TALKERS = 4
+BABBLE_TRACK_S = 30.0
+BABBLE_MAX_DIP_DB = 20.0
+BABBLE_DRAWS = 50
 
 
 # --------------------------------------------------------------------------
@@ -281,6 +313,16 @@ def _clips(kind: str, voices: list[str], items: list[tuple[str, dict]]) -> list[
     return out
 
 
+def _babble_clips(voices: list[str], items: list[tuple[str, dict]]) -> list[CommandClip]:
+    """The clean in-grammar clips of `voices` again, under babble at SNR_DB (rendered by _job)."""
+    out = []
+    for c in _clips("babble", voices, items):
+        if c.path.endswith("_clean.wav"):
+            out.append(replace(c, path=c.path.replace("_clean.wav", f"_babble{SNR_DB:.0f}.wav"),
+                               snr_db=SNR_DB, noise="babble"))
+    return out
+
+
 def all_clips(cmds: list[dict], dev: list[dict], home: dict[str, dict],
               oos: list[dict] | None = None) -> list[CommandClip]:
     ing = [(c["text"], {"actions": c["actions"]}) for c in cmds]
@@ -294,12 +336,75 @@ def all_clips(cmds: list[dict], dev: list[dict], home: dict[str, dict],
         return out
     return (_clips("ingrammar", COMMAND_VOICES, ing)
             + _clips("oog", COMMAND_VOICES[:OOG_VOICE_COUNT], other(dev))
-            + _clips("oos", COMMAND_VOICES[:OOG_VOICE_COUNT], other(oos or [])))
+            + _clips("oos", COMMAND_VOICES[:OOG_VOICE_COUNT], other(oos or []))
+            + _babble_clips(COMMAND_VOICES[:BABBLE_VOICE_COUNT], ing))
+
+
+# --------------------------------------------------------------------------
+# Babble
+# --------------------------------------------------------------------------
+_BABBLE_TRACKS: dict[str, np.ndarray] = {}
+
+
+def speaker(voice: str) -> str:
+    return SAME_SPEAKER.get(voice, voice)
+
+
+def babble_track(voice: str) -> np.ndarray:
+    """BABBLE_TRACK_S of `voice` reading its share of the ordinary-speech corpus (cached)."""
+    if voice not in _BABBLE_TRACKS:
+        sents = gta.corpus()
+        vi = BABBLE_POOL.index(voice)
+        mine = sents[vi::len(BABBLE_POOL)]
+        pieces, n, i = [], 0, 0
+        while n < BABBLE_TRACK_S * SR:
+            a = gta.say(voice, mine[i % len(mine)])
+            gap = np.zeros(int(round((0.1 + 0.03 * (i % 8)) * SR)))
+            pieces += [a, gap]
+            n += len(a) + len(gap)
+            i += 1
+        _BABBLE_TRACKS[voice] = np.concatenate(pieces)
+    return _BABBLE_TRACKS[voice]
+
+
+def add_babble(x: np.ndarray, clip: CommandClip, own_voice: str) -> tuple[np.ndarray, list[str]]:
+    """x plus babble at clip.snr_db, peak-limited as gen_test_audio does; and the talkers."""
+    rng = np.random.default_rng(gta.seed_for(clip.path))
+    pool = [v for v in BABBLE_POOL if speaker(v) != speaker(own_voice)]
+    for _ in range(BABBLE_DRAWS):
+        talkers = [pool[i] for i in rng.choice(len(pool), BABBLE_TALKERS, replace=False)]
+        b = np.zeros(len(x))
+        for v in talkers:
+            track = babble_track(v)
+            assert len(track) > len(x), (clip.path, v, len(track), len(x))
+            off = int(rng.integers(0, len(track) - len(x)))
+            b += track[off:off + len(x)] * 10 ** (rng.uniform(-3.0, 3.0) / 20)
+        pb = float(np.mean(b * b))
+        # the quietest 100 ms (5 frames of 20 ms) against the mean
+        fp = gta.frame_powers(b)
+        if np.convolve(fp, np.ones(5) / 5, mode="valid").min() >= pb * 10 ** (-BABBLE_MAX_DIP_DB / 10):
+            break
+    else:
+        raise SystemExit(f"gen_command_audio: {clip.path}: no babble without a 100 ms hole deeper than "
+                         f"{BABBLE_MAX_DIP_DB} dB in {BABBLE_DRAWS} draws: shorten the tracks' pauses "
+                         "or add talkers")
+    x = x + b * np.sqrt(gta.active_power(x) / 10 ** (clip.snr_db / 10) / pb)
+    peak = float(np.max(np.abs(x)))
+    if peak > gta.PEAK_LIMIT:
+        x = x * (gta.PEAK_LIMIT / peak)
+    return x, talkers
 
 
 def _job(clip: CommandClip) -> tuple[str, bytes, dict, float]:
-    """gen_test_audio's job plus the exact wake and command spans in samples."""
-    path, pcm, meta, dt = gta._job(clip)
+    """gen_test_audio's job (plus babble where asked) and the exact wake and command spans in samples."""
+    if clip.noise == "babble":
+        t0 = time.perf_counter()
+        x, meta = gta.render(replace(clip, snr_db=None, noise=None))
+        x, talkers = add_babble(x, clip, meta["voice"])
+        meta.update({"snr_db": clip.snr_db, "noise": "babble", "babble_voices": talkers})
+        path, pcm, dt = clip.path, gta.quantize(x).tobytes(), time.perf_counter() - t0
+    else:
+        path, pcm, meta, dt = gta._job(clip)
     pos, spans = 0, {}
     for seg in clip.segments:
         if seg[0] == "sil":
@@ -339,7 +444,10 @@ def main(argv=None) -> int:
     gta.generate(clips, a.out, a.jobs, job=_job, chunksize=2,
                  extra={"generator": "tools/gen_command_audio.py", "generator_version": GENERATOR_VERSION,
                         "command_voices": COMMAND_VOICES, "oog_source": oog_source,
-                        "oog_voices": COMMAND_VOICES[:OOG_VOICE_COUNT], "snr_db": SNR_DB})
+                        "oog_voices": COMMAND_VOICES[:OOG_VOICE_COUNT], "snr_db": SNR_DB,
+                        "babble": {"voices": COMMAND_VOICES[:BABBLE_VOICE_COUNT], "pool": BABBLE_POOL,
+                                   "talkers": BABBLE_TALKERS, "track_s": BABBLE_TRACK_S,
+                                   "max_dip_db": BABBLE_MAX_DIP_DB}})
     return 0
 
 
