@@ -3,7 +3,11 @@
 #   make run         set up (Debian packages, models, build), then run the demo
 #   make test        set up, generate the test audio, build and run every test
 #   make bench       benchmarks (make bench-wake: wake-word CPU and memory vs openWakeWord;
-#                    make bench-dispatch: action → MQTT PUBACK latency and journal throughput)
+#                    make bench-dispatch: action → MQTT PUBACK latency and journal throughput;
+#                    make bench-commands: stage-1 end of speech → actions latency;
+#                    make bench-whisper: hark-whisper vs faster-whisper, seconds per utterance)
+#   make whisper-fixtures   re-capture the faster-whisper reference (committed; needs the
+#                    faster-whisper venv, which only this and bench-whisper install)
 
 SHELL := /bin/bash
 SWIFT ?= swift
@@ -19,7 +23,7 @@ PYTHON_VENV := .venv/bin/python
 APT_PACKAGES := libasound2-dev libsqlite3-dev libmosquitto-dev mosquitto libcurl4-openssl-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us gcc alsa-utils espeak-ng flite sox python3-venv python3-pip time
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps models build venv test-data command-audio bench-audio demo bench bench-wake bench-dispatch fixtures clean
+.PHONY: run test deps models build venv venv-whisper test-data command-audio bench-audio demo bench bench-wake bench-dispatch bench-commands bench-whisper fixtures whisper-fixtures clean
 
 run: deps models build demo-audio demo
 
@@ -52,6 +56,11 @@ build:
 venv:
 	tools/setup-venv.sh
 
+# faster-whisper and CTranslate2 (tools/requirements-whisper.txt) on top of the venv: only for the
+# speech-to-text reference (whisper-fixtures, bench-whisper), never for `make test`.
+venv-whisper: venv
+	tools/setup-venv.sh --whisper
+
 # Test audio is generated, never committed; regenerated when its generator changes.
 test-data: build/testdata/manifest.json
 build/testdata/manifest.json: tools/gen_test_audio.py tools/corpus/ordinary_speech.txt tools/requirements-ref.txt | venv
@@ -83,7 +92,7 @@ demo:
 		$(BIN)/harkd --input alsa:default --dry-run --events - ; \
 	else echo "== no capture device found: skipping live listening"; fi
 
-bench: bench-wake bench-dispatch bench-commands
+bench: bench-wake bench-dispatch bench-commands bench-whisper
 
 bench-wake: deps models build venv bench-audio
 	bench/bench-wake.sh
@@ -111,9 +120,21 @@ bench-dispatch: deps
 bench-commands: deps models build venv command-audio
 	$(PYTHON_VENV) bench/bench_commands.py
 
+# Speech to text: hark-whisper against faster-whisper (int8, the DESIGN anchor, and float32) on the
+# same tiny.en model, each in a child process with 1 and 2 threads, ~38 command clips of 3-5 s
+# (bench/bench_whisper.py); ends with time_ratio_1t and time_ratio_2t (Hark / faster-whisper int8).
+bench-whisper: deps models venv-whisper command-audio
+	$(SWIFT) build $(SWIFT_FLAGS) --product hark-whisper
+	$(PYTHON_VENV) bench/bench_whisper.py --hark $(BIN)/hark-whisper $(BENCH_WHISPER_ARGS)
+
 # Re-capture the reference fixtures (needs the venv; results are committed).
 fixtures: models venv test-data
 	$(PYTHON_VENV) tools/capture_wake_fixtures.py --audio build/testdata --models models --out Tests/HarkWakeTests/Fixtures
+
+# faster-whisper's transcripts, tokens and intermediates on command clips (committed; ~3 min).
+whisper-fixtures: models venv-whisper command-audio
+	$(PYTHON_VENV) tools/capture_whisper_fixtures.py --audio build/testdata/commands --model models/whisper-tiny.en \
+		--out Tests/HarkWhisperTests/Fixtures/whisper_reference.json
 
 clean:
 	rm -rf .build build
