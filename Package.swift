@@ -20,6 +20,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "harkd", targets: ["harkd"]),
+        .executable(name: "hark-whisper", targets: ["hark-whisper"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -66,9 +67,12 @@ let package = Package(
             "HarkDevices", "HarkAudio", "CPocketSphinx",
         ]),
 
+        // Stage-2 speech to text: Whisper tiny.en (CTranslate2 model.bin) on the package's kernels.
+        .target(name: "HarkWhisper", dependencies: ["HarkKernels"], swiftSettings: kernelSettings),
+
         // The daemon: pipeline, events, service wiring.
         .target(name: "HarkDaemon", dependencies: [
-            "HarkAudio", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands",
+            "HarkAudio", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands", "HarkWhisper",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -81,12 +85,24 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        .executableTarget(name: "hark-whisper", dependencies: [
+            "HarkWhisper", "HarkAudio",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
         // Benchmarks that need the package's modules (make bench-dispatch).
         .executableTarget(name: "hark-bench-dispatch", dependencies: [
             "HarkDevices", "HarkStore", "CMosquitto",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "bench/dispatch"),
+
+        // Stage-1 accuracy and latency: first pass, Whisper second pass, and both (make bench-second-pass).
+        .executableTarget(name: "hark-bench-second-pass", dependencies: [
+            "HarkDaemon", "HarkCommands", "HarkDevices", "HarkAudio",
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "bench/second-pass"),
 
         // Helpers shared by the test targets.
         .target(name: "HarkTestSupport", dependencies: [
@@ -100,7 +116,8 @@ let package = Package(
         .testTarget(name: "HarkStoreTests", dependencies: ["HarkStore", "HarkTestSupport", .product(name: "GRDB", package: "GRDB.swift")], exclude: ["Fixtures"]),
         .testTarget(name: "HarkDevicesTests", dependencies: ["HarkDevices", "HarkStore", "HarkTestSupport"]),
         .testTarget(name: "HarkCommandsTests", dependencies: ["HarkCommands", "HarkDevices", "HarkAudio", "HarkTestSupport"]),
-        .testTarget(name: "HarkDaemonTests", dependencies: ["HarkDaemon", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands", "HarkTestSupport"]),
+        .testTarget(name: "HarkWhisperTests", dependencies: ["HarkWhisper", "HarkAudio", "HarkTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "HarkDaemonTests", dependencies: ["HarkDaemon", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands", "HarkWhisper", "HarkTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

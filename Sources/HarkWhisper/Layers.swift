@@ -1,0 +1,198 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Dispatch
+import HarkKernels
+
+/// A dense layer y = x·Wᵀ + b, with W kept transposed ([in × out], row-major) so that a block of
+/// row-major activations [rows × in] is the left operand of one SGEMM and the result is row-major too.
+struct Linear: Sendable {
+    let inputs: Int
+    let outputs: Int
+    /// Wᵀ: [inputs × outputs].
+    let weightT: [Float]
+    let bias: [Float]
+
+    /// From CTranslate2's `<prefix>/weight` [out × in] and `<prefix>/bias` [out] (a zero bias if absent).
+    /// `storedShape` is the weight's shape in the file when it is not [outputs, inputs] but flattens
+    /// to it row-major (a convolution's [out, in, k]).
+    init(_ model: CTranslate2Model, _ prefix: String, inputs: Int, outputs: Int, storedShape: [Int]? = nil) throws(WhisperError) {
+        let w = try model.floats(prefix + "/weight", shape: storedShape ?? [outputs, inputs])
+        var t = [Float](repeating: 0, count: inputs * outputs)
+        for o in 0..<outputs {
+            for i in 0..<inputs { t[i * outputs + o] = w[o * inputs + i] }
+        }
+        self.inputs = inputs
+        self.outputs = outputs
+        self.weightT = t
+        self.bias = model.variables[prefix + "/bias"] == nil ? [Float](repeating: 0, count: outputs)
+            : try model.floats(prefix + "/bias", shape: [outputs])
+    }
+
+    /// y[rows × outputs] (leading dimension ldy) = x[rows × inputs] (leading dimension ldx) · Wᵀ + b,
+    /// or y += x · Wᵀ + b when `residual` (the projection added onto a residual stream), split over
+    /// `threads` column blocks.
+    func apply(_ x: UnsafePointer<Float>, ldx: Int, rows: Int, into y: UnsafeMutablePointer<Float>, ldy: Int,
+               threads: Int, residual: Bool = false) {
+        bias.withUnsafeBufferPointer { b in
+            for r in 0..<rows {
+                let row = y + r * ldy
+                if residual {
+                    for o in 0..<outputs { row[o] += b[o] }
+                } else {
+                    row.update(from: b.baseAddress!, count: outputs)
+                }
+            }
+        }
+        weightT.withUnsafeBufferPointer { w in
+            let w = w.baseAddress!
+            parallel(threads: threads, count: outputs, align: 16) { range in
+                blockedSgemm(m: rows, n: range.count, k: inputs, a: x, lda: ldx, b: w + range.lowerBound, ldb: outputs,
+                             c: y + range.lowerBound, ldc: ldy)
+            }
+        }
+    }
+}
+
+/// C += A·B in cache-sized blocks: Sgemm.run streams all of A's rows for every 16-column window of B,
+/// which for the encoder (A = 1 500 positions × 384…1 536) means A comes from L3 each time. Blocks of
+/// 240 rows × 256 of k keep A's block in L2 while B's windows pass through L1.
+func blockedSgemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                  c: UnsafeMutablePointer<Float>, ldc: Int) {
+    let mc = 240, kc = 256, nc = 512
+    var j = 0
+    while j < n {
+        let nb = min(nc, n - j)
+        var p = 0
+        while p < k {
+            let kb = min(kc, k - p)
+            var i = 0
+            while i < m {
+                let mb = min(mc, m - i)
+                Sgemm.run(m: mb, n: nb, k: kb, a: a + i * lda + p, lda: lda, b: b + p * ldb + j, ldb: ldb,
+                          c: c + i * ldc + j, ldc: ldc, bias: nil, accumulate: true)
+                i += mb
+            }
+            p += kb
+        }
+        j += nb
+    }
+}
+
+/// A dense layer for one row at a time (decoding a token), y = W·x + b, with W in float16 as the
+/// file holds it: each product reads half the bytes of float32 for the same values.
+struct HalfLinear: Sendable {
+    let weight: HalfMatrix
+    let bias: [Float]
+    var outputs: Int { weight.rows }
+
+    init(_ model: CTranslate2Model, _ prefix: String, inputs: Int, outputs: Int) throws(WhisperError) {
+        let name = prefix + "/weight"
+        let bits: [UInt16]
+        if try model.variable(name, shape: [outputs, inputs]).type == .float16 {
+            bits = try model.halves(name)
+        } else {
+            // A float32 or bfloat16 model: rounded to float16 once, at load.
+            bits = try model.floats(name).map { Float16($0).bitPattern }
+        }
+        weight = HalfMatrix(rows: outputs, columns: inputs, bits: bits)
+        bias = model.variables[prefix + "/bias"] == nil ? [Float](repeating: 0, count: outputs)
+            : try model.floats(prefix + "/bias", shape: [outputs])
+    }
+
+    /// y = W·x + b, or y += W·x + b when `residual`; rows split over `threads`.
+    func apply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, threads: Int, residual: Bool = false,
+                scratch: UnsafeMutablePointer<Float>) {
+        let out = residual ? scratch : y
+        parallel(threads: threads, count: outputs, align: 64) { rows in
+            weight.multiply(x, into: out, rowRange: rows)
+        }
+        bias.withUnsafeBufferPointer { b in
+            if residual {
+                for o in 0..<outputs { y[o] += scratch[o] + b[o] }
+            } else {
+                for o in 0..<outputs { y[o] += b[o] }
+            }
+        }
+    }
+}
+
+/// Layer normalisation over the last axis (ε = 1e-5, as Whisper's).
+struct LayerNorm: Sendable {
+    let gamma: [Float]
+    let beta: [Float]
+
+    init(_ model: CTranslate2Model, _ prefix: String, width: Int) throws(WhisperError) {
+        gamma = try model.floats(prefix + "/gamma", shape: [width])
+        beta = try model.floats(prefix + "/beta", shape: [width])
+    }
+
+    /// y[r] = (x[r] − mean) / sqrt(var + ε) · γ + β for each of `rows` rows of `gamma.count` values.
+    func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        let n = gamma.count
+        gamma.withUnsafeBufferPointer { g in
+            beta.withUnsafeBufferPointer { b in
+                for r in 0..<rows {
+                    let row = x + r * n, out = y + r * n
+                    var sum: Float = 0
+                    for i in 0..<n { sum += row[i] }
+                    let mean = sum / Float(n)
+                    var squares: Float = 0
+                    for i in 0..<n { let d = row[i] - mean; squares += d * d }
+                    let scale = 1 / (squares / Float(n) + 1e-5).squareRoot()
+                    for i in 0..<n { out[i] = (row[i] - mean) * scale * g[i] + b[i] }
+                }
+            }
+        }
+    }
+}
+
+/// GELU with the error function (Whisper's `nn.GELU()`; CTranslate2 activation 3), in place.
+func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
+    for i in 0..<count {
+        let v = x[i]
+        x[i] = 0.5 * v * (1 + erff(v * 0.70710678118654752))
+    }
+}
+
+/// Softmax of one row in place; returns nothing, the row sums to 1.
+func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
+    var top = -Float.infinity
+    for i in 0..<count { top = max(top, x[i]) }
+    var sum: Float = 0
+    for i in 0..<count {
+        let e = expf(x[i] - top)
+        x[i] = e
+        sum += e
+    }
+    let inverse = 1 / sum
+    for i in 0..<count { x[i] *= inverse }
+}
+
+/// Runs `body` on `threads` contiguous parts of 0..<count (part boundaries on multiples of `align`),
+/// the calling thread taking one; one thread runs the whole range inline.
+func parallel(threads: Int, count: Int, align: Int = 1, _ body: (Range<Int>) -> Void) {
+    let parts = max(1, min(threads, count / max(align, 1)))
+    if parts <= 1 {
+        body(0..<count)
+        return
+    }
+    let step = ((count + parts - 1) / parts + align - 1) / align * align
+    withoutActuallyEscaping(body) { body in
+        // The parts write disjoint ranges, and concurrentPerform returns only when all have run.
+        let shared = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let start = part * step
+            let end = min(count, start + step)
+            if start < end { shared.value(start..<end) }
+        }
+    }
+}
+
+/// A value handed to the threads of `parallel`, which use it only while the caller waits.
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

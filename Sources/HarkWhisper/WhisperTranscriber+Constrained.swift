@@ -1,0 +1,128 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How far a text is from being a sentence of a grammar.
+public enum TextViability: Sendable, Equatable {
+    /// No continuation of it is a sentence.
+    case impossible
+    /// Some continuation of it is a sentence (it may end inside a word).
+    case prefix
+    /// It is a sentence (and may also go on to a longer one).
+    case complete
+}
+
+extension WhisperTranscriber {
+    /// The best transcript within a grammar, and what the unconstrained model thought of the audio.
+    public struct Constrained: Sendable {
+        /// The in-grammar transcript (nil when decoding found none within the step limit).
+        public var text: String?
+        public var tokens: [Int]
+        /// Σ log-probability of its tokens and the end of text, each normalised over all tokens the
+        /// unconstrained model allows (so it compares with `free`'s).
+        public var logProbability: Float
+        /// The unconstrained greedy transcript of the same audio.
+        public var free: Transcript
+        public var freeLogProbability: Float { free.logProbabilities.reduce(0, +) }
+
+        public init(text: String?, tokens: [Int], logProbability: Float, free: Transcript) {
+            self.text = text
+            self.tokens = tokens
+            self.logProbability = logProbability
+            self.free = free
+        }
+    }
+
+    /// Decodes `encoded` twice: freely (greedy, as `greedy`) and constrained, token by token, to texts
+    /// `viability` accepts: a beam search of `beam` hypotheses in which a token may follow a hypothesis
+    /// only if the text so far stays a prefix of a sentence, and end of text only after a complete one.
+    /// Tokens are tried from the most likely down, so the search stays cheap: it looks at no more than
+    /// `candidates` tokens per hypothesis and step.
+    public func constrained(_ encoded: EncodedAudio, viability: (String) -> TextViability, beam: Int = 2,
+                            candidates: Int = 400, maxTokens: Int = 24, threads: Int = 1) -> Constrained {
+        let free = greedy(encoded, threads: threads, maxTokens: maxTokens)
+        let vocabulary = model.vocabulary
+        struct Hypothesis {
+            var decoding: Decoding
+            var tokens: [Int]
+            var score: Float
+        }
+        var start = Decoding(model: model, encoded: encoded, threads: threads)
+        start.feed(vocabulary.prompt)
+        var live = [Hypothesis(decoding: start, tokens: [], score: 0)]
+        var finished: [(tokens: [Int], score: Float)] = []
+        // Hypotheses share prefixes, and a text is asked about again at the next step.
+        var known: [String: TextViability] = [:]
+        func check(_ text: String) -> TextViability {
+            if let answer = known[text] { return answer }
+            let answer = viability(text)
+            known[text] = answer
+            return answer
+        }
+        for _ in 0..<maxTokens where !live.isEmpty {
+            // Every allowed continuation of every live hypothesis, best first.
+            var next: [(from: Int, token: Int, score: Float)] = []
+            for (index, hypothesis) in live.enumerated() {
+                let first = hypothesis.tokens.isEmpty
+                let banned = first ? vocabulary.suppressedAtBegin : []
+                let normaliser = hypothesis.decoding.logSumExp(excluding: banned)
+                let logits = hypothesis.decoding.logits
+                // Ending here, if the text is a sentence.
+                if !banned.contains(vocabulary.endOfText), check(vocabulary.text(hypothesis.tokens)) == .complete {
+                    finished.append((hypothesis.tokens, hypothesis.score + logits[vocabulary.endOfText] - normaliser))
+                }
+                // Its best `beam` other allowed tokens are all it can contribute: scan down from the top.
+                var found = 0
+                for token in Self.topTokens(logits, count: candidates) where token < vocabulary.endOfText && !banned.contains(token) {
+                    let score = hypothesis.score + logits[token] - normaliser
+                    // Punctuation and other wordless tokens say nothing a grammar can check: they may
+                    // only close a sentence ("… fan."), or "kitchen, … … …" would stay a prefix forever.
+                    if !Self.hasWords(vocabulary.bytes(of: token)), check(vocabulary.text(hypothesis.tokens)) != .complete { continue }
+                    if check(vocabulary.text(hypothesis.tokens + [token])) != .impossible {
+                        next.append((index, token, score))
+                        found += 1
+                        if found == beam { break }
+                    }
+                }
+            }
+            next.sort { $0.score > $1.score }
+            if getenv("HARK_DEBUG_CONSTRAINED") != nil {
+                print("step: live \(live.map { "'\(vocabulary.text($0.tokens))' \($0.score)" }) next \(next.map { "\($0.from):'\(vocabulary.text([$0.token]))' \($0.score)" }) finished \(finished.map { "'\(vocabulary.text($0.tokens))' \($0.score)" })")
+            }
+            // A hypothesis worse than the best finished one cannot overtake it: scores only fall.
+            let bar = finished.map(\.score).max() ?? -.infinity
+            var kept: [Hypothesis] = []
+            for candidate in next.prefix(beam) where candidate.score > bar {
+                var h = live[candidate.from]
+                h.tokens.append(candidate.token)
+                h.score = candidate.score
+                h.decoding.feed([candidate.token])
+                kept.append(h)
+            }
+            live = kept
+        }
+        guard let best = finished.max(by: { $0.score < $1.score }) else {
+            return Constrained(text: nil, tokens: [], logProbability: -.infinity, free: free)
+        }
+        return Constrained(text: vocabulary.text(best.tokens), tokens: best.tokens, logProbability: best.score, free: free)
+    }
+
+    /// Whether a token's bytes hold a letter, a digit, "%" or any non-ASCII character (°, accented letters).
+    static func hasWords(_ bytes: [UInt8]) -> Bool {
+        bytes.contains { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7a) || $0 == 0x25 || $0 >= 0x80 }
+    }
+
+    /// The `count` tokens with the largest logits, largest first (−∞ ones left out). Only tokens within
+    /// `window` nats of the best are considered: anything further is e^-30 less likely than it.
+    static func topTokens(_ logits: [Float], count: Int, window: Float = 30) -> [Int] {
+        logits.withUnsafeBufferPointer { l in
+            var top = -Float.infinity
+            for v in l { top = max(top, v) }
+            let floor = top - window
+            var ids: [Int] = []
+            for id in l.indices where l[id] >= floor && l[id] > -.infinity { ids.append(id) }
+            ids.sort { l[$0] > l[$1] }
+            return Array(ids.prefix(count))
+        }
+    }
+}

@@ -1,0 +1,200 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Speech to text with Whisper: 16 kHz samples in, text out, with each token's log-probability.
+///
+/// Decoding is faster-whisper's with `beam_size=1, temperature=0, without_timestamps=True`: the prompt
+/// `<|startoftranscript|><|notimestamps|>`, then greedy choice of the most likely token with the
+/// model's non-speech and task tokens suppressed throughout (`suppress_tokens=[-1]`), and the space and
+/// end of text suppressed at the first step (`suppress_blank`), until end of text or 448 positions.
+/// Audio is taken in 30 s windows as faster-whisper takes it (no timestamps: each window is one
+/// segment, the next starts where it ended).
+///
+/// The encoder runs either on a full 30 s window, the audio zero-padded in the log-mel domain as
+/// faster-whisper pads it (`.full`), or on only the frames present (`.present`): Whisper's encoder
+/// is a stack of convolutions and attention over positions, so a 4 s command costs 200 positions
+/// instead of 1 500. `make bench-whisper` and the parity tests measure both.
+public struct WhisperTranscriber: Sendable {
+    /// How much audio the encoder sees: the frames present, padded (in the log-mel domain, with
+    /// zeros, as faster-whisper pads) to at least `minimumFrames`, at most a 30 s window.
+    public struct AudioContext: Sendable, Equatable, CustomStringConvertible {
+        public var minimumFrames: Int
+        public init(minimumFrames: Int) { self.minimumFrames = min(max(0, minimumFrames), WhisperTranscriber.windowFrames) }
+        /// Every window padded to 30 s (3 000 frames), as faster-whisper and OpenAI's Whisper run it.
+        public static let full = AudioContext(minimumFrames: WhisperTranscriber.windowFrames)
+        /// Only the frames of audio present.
+        public static let present = AudioContext(minimumFrames: 0)
+        public var description: String {
+            self == .full ? "full" : self == .present ? "present" : "\(Double(minimumFrames) / 100) s"
+        }
+    }
+
+    public struct Options: Sendable {
+        public var threads: Int
+        public var audioContext: AudioContext
+        public init(threads: Int = 1, audioContext: AudioContext = .present) {
+            self.threads = max(1, threads)
+            self.audioContext = audioContext
+        }
+    }
+
+    public struct Transcript: Sendable, Equatable {
+        /// The text as Whisper writes it (a leading space, capitals, punctuation).
+        public var text: String
+        /// The tokens generated, without the prompt and end of text.
+        public var tokens: [Int]
+        /// Each token's log-probability (natural log) under the suppression rules.
+        public var logProbabilities: [Float]
+
+        /// Mean token log-probability, the end of text included (faster-whisper's `avg_logprob`
+        /// without its length penalty); 0 for an empty transcript.
+        public init(text: String, tokens: [Int], logProbabilities: [Float]) {
+            self.text = text
+            self.tokens = tokens
+            self.logProbabilities = logProbabilities
+        }
+
+        public var averageLogProbability: Float {
+            logProbabilities.isEmpty ? 0 : logProbabilities.reduce(0, +) / Float(logProbabilities.count)
+        }
+    }
+
+    public let model: WhisperModel
+    let logMel = LogMel()
+
+    public init(model: WhisperModel) {
+        self.model = model
+    }
+
+    public init(directory: String) throws(WhisperError) {
+        self.init(model: try WhisperModel(directory: directory))
+    }
+
+    /// 30 s of frames: one encoder window.
+    public static let windowFrames = 3000
+
+    /// The log-mel frames of each window of `samples`, as the encoder takes them.
+    public func windows(_ samples: [Float], audioContext: AudioContext) -> [(frames: Int, mel: [Float])] {
+        let features = logMel.compute(samples)
+        // faster-whisper's content: the frames of the samples themselves, not the one its 160
+        // samples of padding add.
+        let content = LogMel.frames(samples: samples.count) - 1
+        var out: [(Int, [Float])] = []
+        var seek = 0
+        while seek < content {
+            let size = min(Self.windowFrames, content - seek)
+            var mel = Array(features[(seek * LogMel.bins)..<((seek + size) * LogMel.bins)])
+            var frames = size
+            if size < audioContext.minimumFrames {
+                mel += [Float](repeating: 0, count: (audioContext.minimumFrames - size) * LogMel.bins)
+                frames = audioContext.minimumFrames
+            }
+            out.append((frames, mel))
+            seek += size
+        }
+        return out
+    }
+
+    /// The transcript of `samples` (16 kHz mono, full scale ±1).
+    public func transcribe(_ samples: [Float], options: Options = .init()) -> Transcript {
+        var all = Transcript(text: "", tokens: [], logProbabilities: [])
+        for window in windows(samples, audioContext: options.audioContext) {
+            let encoded = model.encode(mel: window.mel, frames: window.frames, threads: options.threads)
+            let part = greedy(encoded, threads: options.threads)
+            all.text += part.text
+            all.tokens += part.tokens
+            all.logProbabilities += part.logProbabilities
+        }
+        return all
+    }
+
+    /// The transcript of 16-bit samples.
+    public func transcribe(_ samples: [Int16], options: Options = .init()) -> Transcript {
+        transcribe(samples.map { Float($0) / 32768 }, options: options)
+    }
+
+    /// Greedy decoding of one encoded window (see the type's comment for the rules).
+    /// At most `maxTokens` tokens (the model's text context by default).
+    public func greedy(_ encoded: EncodedAudio, threads: Int = 1, maxTokens: Int? = nil) -> Transcript {
+        let vocabulary = model.vocabulary
+        var decoder = Decoding(model: model, encoded: encoded, threads: threads)
+        var tokens: [Int] = []
+        var logProbabilities: [Float] = []
+        let limit = min(maxTokens ?? .max, model.textPositions - vocabulary.prompt.count)
+        decoder.feed(vocabulary.prompt)
+        while tokens.count < limit {
+            let first = tokens.isEmpty
+            let (best, logProbability) = decoder.best(suppressBegin: first)
+            logProbabilities.append(logProbability)
+            if best == vocabulary.endOfText { break }
+            tokens.append(best)
+            if tokens.count == limit { break }
+            decoder.feed([best])
+        }
+        return Transcript(text: vocabulary.text(tokens), tokens: tokens, logProbabilities: logProbabilities)
+    }
+}
+
+/// One token sequence being decoded over an encoded window: its cache, the logits of its next token,
+/// and the suppression rules applied to them.
+struct Decoding {
+    let model: WhisperModel
+    let encoded: EncodedAudio
+    let threads: Int
+    var cache: DecoderCache
+    let scratch: DecoderScratch
+    /// The next token's logits, suppression applied (suppressed tokens are −∞).
+    var logits: [Float]
+    /// Tokens never produced (timestamps are not among them: CTranslate2 applies no timestamp rules
+    /// when the prompt says <|notimestamps|>, and neither does this).
+    let suppressed: [Int]
+
+    init(model: WhisperModel, encoded: EncodedAudio, threads: Int) {
+        self.model = model
+        self.encoded = encoded
+        self.threads = threads
+        cache = model.makeCache()
+        scratch = model.makeScratch(encoded: encoded)
+        logits = [Float](repeating: 0, count: model.vocabularySize)
+        suppressed = model.vocabulary.suppressed
+    }
+
+    /// Feeds tokens; afterwards `logits` are those of the token after the last one.
+    mutating func feed(_ tokens: [Int]) {
+        for token in tokens {
+            logits.withUnsafeMutableBufferPointer { l in
+                model.decode(token: token, cache: &cache, encoded: encoded, scratch: scratch, logits: l.baseAddress!, threads: threads)
+            }
+        }
+        for id in suppressed { logits[id] = -.infinity }
+    }
+
+    /// The most likely next token and its log-probability, normalised over the tokens allowed
+    /// (with `suppressBegin`, not the space or end of text either: the first step's rule).
+    func best(suppressBegin: Bool) -> (Int, Float) {
+        let banned = suppressBegin ? model.vocabulary.suppressedAtBegin : []
+        var top = -Float.infinity, best = 0
+        logits.withUnsafeBufferPointer { l in
+            for id in l.indices where l[id] > top && !banned.contains(id) {
+                top = l[id]
+                best = id
+            }
+        }
+        return (best, logits[best] - logSumExp(excluding: banned))
+    }
+
+    /// log Σ exp(logit) over the tokens not suppressed nor in `excluding` (a handful of ids).
+    func logSumExp(excluding: [Int] = []) -> Float {
+        logits.withUnsafeBufferPointer { l in
+            var top = -Float.infinity
+            for v in l { top = max(top, v) }
+            var sum: Float = 0
+            for v in l where v > -.infinity { sum += expf(v - top) }
+            for id in excluding where l[id] > -.infinity { sum -= expf(l[id] - top) }
+            return top + logf(max(sum, .leastNormalMagnitude))
+        }
+    }
+}
