@@ -31,8 +31,43 @@ public final class CommandStage {
         case rejected(reason: String, audio: String?)
     }
 
+    /// A slower, stronger recognizer consulted when the first pass is unsure (the daemon wires Whisper
+    /// constrained to the grammar): it runs on the utterance's speech when the first pass's confidence
+    /// is below `below`, whether or not the first pass would have rejected it, and its verdict stands.
+    public struct SecondPass: Sendable {
+        public struct Verdict: Sendable, Equatable {
+            /// The in-grammar text it heard, or nil: not a command.
+            public var command: String?
+            /// What it transcribed (for the transcript event and logs).
+            public var heard: String
+            public init(command: String?, heard: String) {
+                self.command = command
+                self.heard = heard
+            }
+        }
+        public var below: Double
+        /// Given the speech and the command the first pass would have given (nil: it would have
+        /// rejected it); nil: no verdict (the second pass could not run), the first pass decides.
+        public let decide: @Sendable (_ samples: [Int16], _ firstPass: String?) -> Verdict?
+        /// Called about once a second of audio while no utterance is being heard (to unload a model
+        /// nobody has needed for a while).
+        public let idle: (@Sendable () -> Void)?
+        public init(below: Double, decide: @escaping @Sendable (_ samples: [Int16], _ firstPass: String?) -> Verdict?,
+                    idle: (@Sendable () -> Void)? = nil) {
+            self.below = below
+            self.decide = decide
+            self.idle = idle
+        }
+    }
+
     public let grammar: CommandGrammar
     public let configuration: Configuration
+    /// Consulted when the first pass is unsure; nil: the first pass decides alone.
+    public var secondPass: SecondPass?
+    /// Whether the second pass decided the last utterance.
+    public private(set) var lastUsedSecondPass = false
+    /// What the first pass heard in the last utterance.
+    public private(set) var lastFirstPass: String?
     public let handoff: UtteranceHandoff
     private let recognizer: Recognizer
     private var capture: UtteranceCapture?
@@ -43,6 +78,8 @@ public final class CommandStage {
     /// The utterance's audio from the wake event on, for the handoff.
     private var heard: [Int16] = []
     private var rejectedCount = 0
+    /// Audio since the second pass's idle hook last ran.
+    private var idleSamples = 0
     /// Whether the recognizer is decoding the current utterance (from its speech onset on).
     private var recognizing = false
     /// Audio before the speech onset that the recognizer hears too (s).
@@ -81,7 +118,14 @@ public final class CommandStage {
     /// 10 ms sub-frames (``VoiceActivityGate/activeMask``).
     public func process(_ chunk: UnsafeBufferPointer<Int16>, chunkStart: Double, activity: UInt64) -> [Output] {
         defer { remember(chunk) }
-        guard var capture else { return [] }
+        guard var capture else {
+            idleSamples += chunk.count
+            if idleSamples >= Int(VoiceActivityGate.sampleRate), let idle = secondPass?.idle {
+                idleSamples = 0
+                idle()
+            }
+            return []
+        }
         if heard.count < Int(configuration.capture.maxLength + configuration.capture.noSpeechTimeout) * 16_000 { heard += chunk }
         let outcome = capture.update(chunkStart: chunkStart, mask: activity, subframes: chunk.count / VoiceActivityGate.subframeSamples)
         self.capture = capture
@@ -121,14 +165,31 @@ public final class CommandStage {
 
     private func conclude(start: Double, end: Double, endpoint: Double) -> [Output] {
         let endedAt = ContinuousClock.now
+        let began = capture?.began ?? start
         capture = nil
         let hypothesis = recognizer.finish()
         recognizing = false
-        let words = hypothesis.text
-        var outputs: [Output] = [.utterance(start: start, end: end, endpoint: endpoint), .transcript(words)]
-        let confident = configuration.recognizer.rejectBelow.map { threshold in (hypothesis.confidence ?? -.infinity) >= threshold } ?? true
+        var words = hypothesis.text
+        let confidence = hypothesis.confidence ?? -.infinity
+        var confident = configuration.recognizer.rejectBelow.map { threshold in confidence >= threshold } ?? true
         lastConfidence = hypothesis.confidence
-        if confident, let actions = grammar.parse(hypothesis.text) {
+        lastUsedSecondPass = false
+        lastFirstPass = words
+        if let secondPass, confidence < secondPass.below {
+            // The speech as the recognizer heard it: from the lead-in before its onset to a little
+            // after its last active frame.
+            let rate = Double(VoiceActivityGate.sampleRate)
+            let from = min(heard.count, max(0, Int((start - Self.leadIn - began) * rate)))
+            let to = min(heard.count, max(from, Int((end + Self.leadIn - began) * rate)))
+            let firstPass = confident && grammar.parse(words) != nil ? words : nil
+            if let verdict = secondPass.decide(Array(heard[from..<to]), firstPass) {
+                lastUsedSecondPass = true
+                words = verdict.command ?? verdict.heard
+                confident = verdict.command != nil
+            }
+        }
+        var outputs: [Output] = [.utterance(start: start, end: end, endpoint: endpoint), .transcript(words)]
+        if confident, let actions = grammar.parse(words) {
             outputs.append(.command(actions, endedAt: endedAt))
         } else {
             rejectedCount += 1

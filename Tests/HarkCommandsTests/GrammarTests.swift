@@ -92,3 +92,28 @@ struct GrammarTests {
         }
     }
 }
+
+/// What a decoder constrained to the grammar asks of each token: is the text a command, could it
+/// still become one, or can it not.
+struct GrammarProgressTests {
+    static let grammar = CommandGrammar(catalog: demoCatalog)
+
+    @Test("Given texts on the way to a command, when asked, then prefixes (also inside a word, with digits, after 'the') are prefixes and commands are complete", arguments: [
+        ("", CommandGrammar.Progress.prefix), (" Tur", .prefix), (" Turn", .prefix), (" Turn off", .prefix), (" Turn off the kit", .prefix),
+        (" Turn off the kitchen", .prefix), (" Turn off the kitchen light", .complete), (" Turn off the kitchen light.", .complete),
+        (" Set the blinds to 2", .prefix), (" Set the blinds to 25", .prefix), (" Set the blinds to 25%", .complete),
+        (" set the blinds to twenty", .prefix), (" set the blinds to twenty five percent", .complete), (" set the heating to 19 degrees", .complete),
+        (" set a timer for ten min", .prefix), (" un", .prefix), (" unmute", .complete), (" Volume", .prefix), (" volume up", .complete),
+    ])
+    func prefixes(text: String, expected: CommandGrammar.Progress) {
+        #expect(Self.grammar.progress(text) == expected, "'\(text)'")
+    }
+
+    @Test("Given texts that leave the grammar, when asked, then none: a word no phrase has there, a number out of range, a command with more after it", arguments: [
+        " What", " Turn off the kitchen lamp post", " Turn off the kitchen pan", " set the heating to 40 degrees", " set the heating to forty",
+        " Turn off the kitchen light and", " open the fridge", " please tell me",
+    ])
+    func impossible(text: String) {
+        #expect(Self.grammar.progress(text) == .none, "'\(text)'")
+    }
+}

@@ -1,6 +1,7 @@
 import HarkAudio
 import HarkDevices
 import HarkTestSupport
+import Synchronization
 import Testing
 @testable import HarkCommands
 
@@ -62,5 +63,57 @@ struct RecognizerTests {
         let kept = try #require(stage.handoff.take(id: id))
         #expect(kept.samples.count >= 16_000 * 2, "the question (2.11–3.84 s) and the silence after it, \(kept.samples.count) samples")
         #expect(stage.handoff.take(id: id) == nil, "taken once")
+    }
+
+    @Test("Given a second pass, when the first pass is unsure, then the second pass's verdict decides; a nil verdict leaves the first pass's; a confident first pass never asks it")
+    func secondPassHook() throws {
+        let samples = try readSamples(Self.demo)
+        // The demo command's first-pass confidence is well above 0 (rejection is at -4).
+        for (below, verdict, expected) in [
+            (Double.infinity, CommandStage.SecondPass.Verdict(command: "turn off the tv", heard: "turn off the tv"), [Action(device: "living_room_tv", command: "turn_off")]),
+            (Double.infinity, CommandStage.SecondPass.Verdict(command: nil, heard: "what is the time"), nil),
+            (-.infinity, CommandStage.SecondPass.Verdict(command: "turn off the tv", heard: "-"), [Action(device: "kitchen_light", command: "turn_on")]),
+        ] as [(Double, CommandStage.SecondPass.Verdict, [Action]?)] {
+            let stage = try stage()
+            let asked = Mutex<[(Int, String?)]>([])
+            stage.secondPass = CommandStage.SecondPass(below: below) { audio, firstPass in
+                asked.withLock { $0.append((audio.count, firstPass)) }
+                return verdict
+            }
+            var outputs: [CommandStage.Output] = []
+            feed(stage, samples, listenAt: 19) { produced, _ in outputs += produced }
+            let actions = outputs.compactMap { if case let .command(actions, _) = $0 { actions } else { nil } }.first
+            #expect(actions == expected, "\(outputs)")
+            let calls = asked.withLock { $0 }
+            if below == .infinity {
+                // Once, with the speech (about 1.1 s + lead-in and tail) and what the first pass would have done.
+                #expect(calls.count == 1)
+                #expect(calls.first.map { $0.0 > 16_000 && $0.0 < 40_000 } == true, "\(calls)")
+                #expect(calls.first?.1 == "turn on the kitchen light")
+                #expect(stage.lastUsedSecondPass)
+                #expect(outputs.contains(.transcript(verdict.command ?? verdict.heard)))
+                if verdict.command == nil { #expect(outputs.contains { if case .rejected("out_of_grammar", _) = $0 { true } else { false } }) }
+            } else {
+                #expect(calls.isEmpty && !stage.lastUsedSecondPass)
+            }
+        }
+        // No verdict: the first pass decides.
+        let stage = try stage()
+        stage.secondPass = CommandStage.SecondPass(below: .infinity) { _, _ in nil }
+        var outputs: [CommandStage.Output] = []
+        feed(stage, samples, listenAt: 19) { produced, _ in outputs += produced }
+        #expect(outputs.contains { if case let .command(actions, _) = $0 { actions == [Action(device: "kitchen_light", command: "turn_on")] } else { false } })
+    }
+
+    @Test("Given a second pass with an idle hook, when audio passes with nobody speaking to stage 1, then the hook runs about once a second")
+    func idleHook() throws {
+        let stage = try stage()
+        let ticks = Mutex(0)
+        stage.secondPass = CommandStage.SecondPass(below: 0, decide: { _, _ in nil }, idle: { ticks.withLock { $0 += 1 } })
+        let silence = [Int16](repeating: 0, count: 1280)
+        for chunk in 0..<125 {  // 10 s
+            _ = silence.withUnsafeBufferPointer { stage.process($0, chunkStart: Double(chunk) * 0.08, activity: 0) }
+        }
+        #expect(ticks.withLock { $0 } == 10)
     }
 }
