@@ -18,6 +18,10 @@ public struct DaemonSettings: Sendable {
     public var devices = DeviceSettings()
     /// The command stage after the wake word; nil: wake words only.
     public var commands: CommandStage.Configuration? = CommandStage.Configuration()
+    /// Whisper as the commands' second pass; nil: the first pass decides alone.
+    public var secondPass: WhisperSecondPass.Configuration? = WhisperSecondPass.Configuration()
+    /// The default second-pass model directory when it was not there (for a notice at start).
+    public var secondPassMissing: String?
     public var feedback = Feedback.Configuration.disabled
 
     public init() {}

@@ -61,6 +61,12 @@ struct Harkd: AsyncParsableCommand {
     @Flag(help: "Wake words only: no command recognition after the wake word.")
     var noCommands = false
 
+    @Flag(help: "Commands by the first pass (PocketSphinx) alone: no Whisper second pass on unsure utterances.")
+    var noSecondPass = false
+
+    @Option(help: "The Whisper model of the second pass (CTranslate2 directory). Default MODELS/whisper-tiny.en, skipped with a notice if absent.")
+    var secondPassModel: String?
+
     @Option(help: "Seconds of silence that end a command. Default 0.4.")
     var hangover: Double?
 
@@ -96,7 +102,10 @@ struct Harkd: AsyncParsableCommand {
                 let pipeline = try WakePipeline(configuration: settings.wake, logger: logger)
                 let commands = try settings.commands.map { configuration in
                     guard let devices else { throw DaemonError("commands need a device catalog (--catalog), or --no-commands") }
-                    return try CommandStage.build(catalog: devices.catalog, configuration: configuration, logger: logger)
+                    return try CommandStage.build(catalog: devices.catalog, configuration: configuration, secondPass: settings.secondPass, logger: logger)
+                }
+                if let missing = settings.secondPassMissing, commands != nil {
+                    logger.notice("no Whisper model at \(missing) (make models): commands by the first pass alone")
                 }
                 let feedback = settings.feedback.enabled ? Feedback(configuration: settings.feedback, logger: logger) : nil
                 let source = try openAudioSource(try AudioInput(parsing: input), logger: logger)
@@ -139,11 +148,27 @@ struct Harkd: AsyncParsableCommand {
         settings.wake.refractorySeconds = refractory ?? file.refractory ?? 2.0
         if noGate || file.gate == false { settings.wake.gate = nil }
 
-        if !noCommands {
+        if noCommands {
+            settings.commands = nil
+            settings.secondPass = nil
+        } else {
             var commands = CommandStage.Configuration()
             commands.capture.hangover = try Self.seconds("--hangover", hangover, 0.1...2) ?? commands.capture.hangover
             commands.capture.maxLength = try Self.seconds("--max-utterance", maxUtterance, 1...30) ?? commands.capture.maxLength
             settings.commands = commands
+            if noSecondPass {
+                settings.secondPass = nil
+            } else {
+                var pass = WhisperSecondPass.Configuration()
+                pass.model = secondPassModel ?? "\(modelsDirectory)/whisper-tiny.en"
+                // The default model missing is not an error (the first pass decides alone); a named one is.
+                if secondPassModel == nil, access(pass.model + "/model.bin", F_OK) != 0 {
+                    settings.secondPassMissing = pass.model
+                    settings.secondPass = nil
+                } else {
+                    settings.secondPass = pass
+                }
+            }
         }
         settings.feedback = dryRun ? .disabled : file.feedback.applied()
 

@@ -30,6 +30,8 @@ import Testing
         var rejected: String?
         var transcript: String?
         var confidence: Double?
+        /// Whether Whisper's second pass decided it.
+        var secondPass = false
     }
 
     static let manifestPath = Repo.testData.appendingPathComponent("commands/manifest.json").path
@@ -68,7 +70,9 @@ import Testing
         let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         let pipeline = try WakePipeline(configuration: .init(modelsDirectory: Repo.models, wakeWords: [.init(model: "hey_jarvis_v0.1")]), logger: logger)
         let catalog = try Catalog.load(path: Repo.root.appendingPathComponent("devices/demo-home.yaml").path)
-        let commands = try CommandStage.build(catalog: catalog, configuration: .init(), logger: logger)
+        var secondPass = WhisperSecondPass.Configuration()
+        secondPass.model = Repo.models + "/whisper-tiny.en"
+        let commands = try CommandStage.build(catalog: catalog, configuration: .init(), secondPass: secondPass, logger: logger)
         return Stage1(pipeline: pipeline, commands: commands, logger: logger)
     }
 
@@ -86,6 +90,7 @@ import Testing
                     case let .event(.transcript(_, text)):
                         heard.transcript = text
                         heard.confidence = stage.commands?.lastConfidence
+                        heard.secondPass = stage.commands?.lastUsedSecondPass ?? false
                     case let .event(.rejected(_, reason, _)): if heard.actions == nil { heard.rejected = reason }
                     case let .command(actions, _): if heard.actions == nil && heard.rejected == nil { heard.actions = actions }
                     default: break
@@ -150,13 +155,13 @@ import Testing
             let right = part.filter { clip, heard in heard.actions.map { Self.same($0, clip.expected[0]) } ?? false }
             let rate = Double(right.count) / Double(part.count)
             let label = snr == nil ? "clean" : "10 dB SNR"
-            print("stage-1 commands, \(label): \(right.count)/\(part.count) exact (\(String(format: "%.1f", rate * 100)) %); woke \(part.filter { $0.1.woke }.count)")
+            print("stage-1 commands, \(label): \(right.count)/\(part.count) exact (\(String(format: "%.1f", rate * 100)) %); woke \(part.filter { $0.1.woke }.count); decided by the second pass \(part.filter { $0.1.secondPass }.count)")
             for voice in Set(part.map(\.0.voice)).sorted() {
                 let mine = part.filter { $0.0.voice == voice }
                 print("  \(voice): \(mine.filter { clip, heard in heard.actions.map { Self.same($0, clip.expected[0]) } ?? false }.count)/\(mine.count)")
             }
             for (clip, heard) in part where !(heard.actions.map { Self.same($0, clip.expected[0]) } ?? false) {
-                print("  miss \(clip.path): '\(clip.text)' → \(heard.woke ? "'\(heard.transcript ?? "-")' \(heard.rejected ?? "") \(heard.confidence.map { String(format: "%.1f", $0) } ?? "-")" : "no wake")")
+                print("  miss \(clip.path): '\(clip.text)' → \(heard.woke ? "'\(heard.transcript ?? "-")' \(heard.rejected ?? "") \(heard.confidence.map { String(format: "%.1f", $0) } ?? "-")\(heard.secondPass ? " (second pass)" : "")" : "no wake")")
             }
             Self.printQuantiles("confidence of right commands, \(label)", right.compactMap(\.1.confidence))
             #expect(rate >= (snr == nil ? Self.cleanTarget : Self.noisyFloor), "\(label): \(right.count)/\(part.count)")
@@ -192,6 +197,7 @@ import Testing
             rates[kind] = 1 - Double(bad) / Double(mine.count)
             print("  \(kind): \(mine.count) woke, \(mine.filter { $0.1.rejected != nil }.count) rejected, \(bad) wrong (\(String(format: "%.1f", rates[kind]! * 100)) % not wrong)")
         }
+        print("  decided by the second pass: \(woke.filter { $0.1.secondPass }.count)")
         print("stage-1 out-of-grammar: \(woke.count) of \(results.count) woke; \(rejected) rejected, \(woke.count - rejected - wrong.count) acceptable actions, \(wrong.count) wrong (\(String(format: "%.1f", rate * 100)) % not wrong)")
         for line in wrong { print("  wrong \(line)") }
         Self.printQuantiles("confidence of out-of-grammar requests", woke.compactMap(\.1.confidence))

@@ -1,0 +1,169 @@
+import HarkCommands
+import HarkWhisper
+import Logging
+import Synchronization
+
+/// Whisper as stage 1's second pass: on an utterance the first pass is unsure of, decode the speech
+/// twice — freely, and constrained token by token to the command grammar — and decide:
+///   1. the free transcript is itself a command → that command;
+///   2. else the best in-grammar transcript is nearly as likely as the free one (its log-probability
+///      within `margin` nats of the free transcript's) → that command;
+///   3. else, within `looseMargin`, if the free transcript says nothing the in-grammar one leaves out
+///      (at most `maxExtraWords` of its words are not matched in order by the in-grammar text) →
+///      that command: noise garbled a word ("turn on the heavy" for "heating"), it did not add one;
+///   4. else not a command: the speech was something else (stage 2's business).
+/// Rules 2–3 recover commands in noise, where the free transcript garbles a word the grammar pins
+/// down. Rule 3's word check and rule 4 reject out-of-grammar speech the first pass forced onto a
+/// phrase, and requests that begin like a command and go on ("turn off the kitchen light and the
+/// fan": the grammar stops at "light", the free transcript does not).
+public struct WhisperSecondPass: Sendable {
+    public struct Configuration: Sendable, Equatable {
+        /// The Whisper model directory (CTranslate2 layout).
+        public var model = "models/whisper-tiny.en"
+        /// Unloaded after this long unused (s); loaded again when next needed.
+        public var idleUnload = 120.0
+        /// Run when the first pass's confidence is below this (per frame, as `Recognizer` scores).
+        public var below = 4.0
+        /// How many nats less likely than the free transcript an in-grammar one may be and still win.
+        public var margin: Float = 3
+        /// The same, when the free transcript has no words the in-grammar one leaves out.
+        public var looseMargin: Float = 8
+        public var maxExtraWords = 1
+        /// The encoder's input: the speech present, padded to at least this many 10 ms frames.
+        public var minimumFrames = 1000
+        public var beam = 2
+        public var threads = 1
+        public init() {}
+    }
+
+    public let transcriber: WhisperTranscriber
+    public let grammar: CommandGrammar
+    public let configuration: Configuration
+
+    public init(transcriber: WhisperTranscriber, grammar: CommandGrammar, configuration: Configuration = Configuration()) {
+        self.transcriber = transcriber
+        self.grammar = grammar
+        self.configuration = configuration
+    }
+
+    /// What the second pass heard in `samples` and what it decided.
+    public struct Decision: Sendable {
+        public var verdict: CommandStage.SecondPass.Verdict
+        public var constrained: WhisperTranscriber.Constrained
+    }
+
+    public func decide(_ samples: [Int16], firstPass: String? = nil) -> Decision {
+        let audio = samples.map { Float($0) / 32768 }
+        let context = WhisperTranscriber.AudioContext(minimumFrames: configuration.minimumFrames)
+        guard let window = transcriber.windows(audio, audioContext: context).first else {
+            let empty = WhisperTranscriber.Transcript(text: "", tokens: [], logProbabilities: [])
+            return Decision(verdict: .init(command: nil, heard: ""),
+                            constrained: .init(text: nil, tokens: [], logProbability: -.infinity, free: empty))
+        }
+        let encoded = transcriber.model.encode(mel: window.mel, frames: window.frames, threads: configuration.threads)
+        let grammar = self.grammar
+        let result = transcriber.constrained(encoded, viability: { text in
+            switch grammar.progress(text) {
+            case .none: .impossible
+            case .prefix: .prefix
+            case .complete: .complete
+            }
+        }, beam: configuration.beam, threads: configuration.threads)
+        let free = result.free.text
+        if grammar.parse(free) != nil {
+            return Decision(verdict: .init(command: free, heard: free), constrained: result)
+        }
+        if let text = result.text {
+            let gap = result.freeLogProbability - result.logProbability
+            if gap <= configuration.margin
+                || (gap <= configuration.looseMargin && Self.extraWords(free, beyond: text) <= configuration.maxExtraWords) {
+                return Decision(verdict: .init(command: text, heard: free), constrained: result)
+            }
+        }
+        return Decision(verdict: .init(command: nil, heard: free), constrained: result)
+    }
+
+    /// How many words of `free` are not matched, in order, by `text` (the length of `free` less their
+    /// longest common subsequence), comparing words as the grammar reads them.
+    static func extraWords(_ free: String, beyond text: String) -> Int {
+        let a = CommandGrammar.tokens(free), b = CommandGrammar.tokens(text)
+        var row = [Int](repeating: 0, count: b.count + 1)
+        for word in a {
+            var diagonal = 0
+            for j in b.indices {
+                let above = row[j + 1]
+                row[j + 1] = word == b[j] ? diagonal + 1 : max(row[j + 1], row[j])
+                diagonal = above
+            }
+        }
+        return a.count - row[b.count]
+    }
+
+}
+
+/// The second pass as the daemon runs it: the model is loaded when first needed (and checked at
+/// start), kept while in use, and unloaded after `idleUnload` seconds without an unsure utterance,
+/// so an always-on speaker does not hold Whisper's ~100 MB while nobody speaks to it.
+public final class SecondPassLoader: Sendable {
+    public let configuration: WhisperSecondPass.Configuration
+    let grammar: CommandGrammar
+    let logger: Logger
+    private struct State {
+        var pass: WhisperSecondPass?
+        var lastUse = ContinuousClock.now
+        var failed = false
+    }
+    private let state = Mutex(State())
+
+    /// Loads the model once to check it (a missing or corrupt model is an error here, not later).
+    public init(configuration: WhisperSecondPass.Configuration, grammar: CommandGrammar, logger: Logger) throws(DaemonError) {
+        self.configuration = configuration
+        self.grammar = grammar
+        self.logger = logger
+        let pass = try load()
+        state.withLock { $0.pass = pass }
+    }
+
+    private func load() throws(DaemonError) -> WhisperSecondPass {
+        let started = ContinuousClock.now
+        do {
+            let transcriber = try WhisperTranscriber(directory: configuration.model)
+            logger.info("second pass loaded", metadata: ["model": "\(configuration.model)", "ms": "\((ContinuousClock.now - started) / .milliseconds(1))"])
+            return WhisperSecondPass(transcriber: transcriber, grammar: grammar, configuration: configuration)
+        } catch {
+            throw DaemonError("second pass: \(error.message)")
+        }
+    }
+
+    /// Whether the model is in memory now.
+    public var isLoaded: Bool { state.withLock { $0.pass != nil } }
+
+    public func decide(_ samples: [Int16], firstPass: String?) -> WhisperSecondPass.Decision? {
+        let pass: WhisperSecondPass? = state.withLock { state in
+            state.lastUse = .now
+            if state.pass == nil && !state.failed {
+                do { state.pass = try load() } catch {
+                    logger.error("\(error): the first pass decides alone")
+                    state.failed = true
+                }
+            }
+            return state.pass
+        }
+        return pass?.decide(samples, firstPass: firstPass)
+    }
+
+    /// Drops the model when it has not been needed for `idleUnload` seconds.
+    public func unloadIfIdle(now: ContinuousClock.Instant = .now) {
+        state.withLock { state in
+            guard state.pass != nil, now - state.lastUse >= .seconds(configuration.idleUnload) else { return }
+            state.pass = nil
+            logger.info("second pass unloaded after \(Int(configuration.idleUnload)) s idle")
+        }
+    }
+
+    /// The command stage's hook.
+    public var secondPass: CommandStage.SecondPass {
+        CommandStage.SecondPass(below: configuration.below, decide: { [self] samples, firstPass in decide(samples, firstPass: firstPass)?.verdict },
+                                idle: { [self] in unloadIfIdle() })
+    }
+}
