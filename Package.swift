@@ -20,6 +20,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "harkd", targets: ["harkd"]),
+        .executable(name: "harkctl", targets: ["harkctl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -36,6 +37,8 @@ let package = Package(
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CPocketSphinx", pkgConfig: "pocketsphinx", providers: [.apt(["libpocketsphinx-dev", "libsphinxbase-dev"])]),
+        // Linux kernel interfaces the Glibc module lacks (epoll, eventfd, accept4, peer credentials).
+        .systemLibrary(name: "CLinuxIO"),
 
         // Kernels: plain synchronous numeric functions (reference + fast), no dependencies.
         .target(name: "HarkKernels", swiftSettings: kernelSettings),
@@ -66,9 +69,16 @@ let package = Package(
             "HarkDevices", "HarkAudio", "CPocketSphinx",
         ]),
 
+        // The control socket: JSON-RPC 2.0 over a Unix stream socket (an epoll loop on its own
+        // thread), peer-credential roles, limits; and the client harkctl uses.
+        .target(name: "HarkControl", dependencies: [
+            "HarkDevices", "CLinuxIO",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
         // The daemon: pipeline, events, service wiring.
         .target(name: "HarkDaemon", dependencies: [
-            "HarkAudio", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands",
+            "HarkAudio", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands", "HarkControl",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -79,6 +89,11 @@ let package = Package(
             "HarkDaemon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .executableTarget(name: "harkctl", dependencies: [
+            "HarkControl",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Benchmarks that need the package's modules (make bench-dispatch).
@@ -101,6 +116,7 @@ let package = Package(
         .testTarget(name: "HarkDevicesTests", dependencies: ["HarkDevices", "HarkStore", "HarkTestSupport"]),
         .testTarget(name: "HarkCommandsTests", dependencies: ["HarkCommands", "HarkDevices", "HarkAudio", "HarkTestSupport"]),
         .testTarget(name: "HarkDaemonTests", dependencies: ["HarkDaemon", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands", "HarkTestSupport"]),
+        .testTarget(name: "HarkControlTests", dependencies: ["HarkControl", "HarkDevices", "HarkStore", "HarkTestSupport", .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6]
 )
