@@ -254,7 +254,8 @@ final class EventLoop: @unchecked Sendable {
 
     /// Closes the connection idle longest that is neither subscribed nor waiting for an answer.
     private func evictIdle(now: Double) -> Bool {
-        let victim = connections.values.filter { !$0.busy && $0.subscription == nil }.min { $0.lastActivity < $1.lastActivity }
+        let victim = connections.values.filter { !$0.busy && $0.subscription == nil }
+            .min { ($0.lastActivity, $0.id) < ($1.lastActivity, $1.id) }
         guard let victim else { return false }
         logger.debug("control connection closed to make room", metadata: ["uid": "\(victim.peer.uid)", "idle_s": "\(Int(now - victim.lastActivity))"])
         closeConnection(victim, reason: nil)

@@ -5,7 +5,7 @@ enum Repo {
     static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let models = root.appendingPathComponent("models").path
     static let testData = root.appendingPathComponent("build/testdata")
-    static let harkd = root.appendingPathComponent(".build/release/harkd").path
+    static let harkd = productsDirectory + "/harkd"
 }
 
 /// The test-audio manifest written by tools/gen_test_audio.py.
