@@ -91,17 +91,27 @@ struct DaemonControl: ControlHandler {
         return .object(["ok": .bool(results.allSatisfy { $0.status == .ok }), "results": .array(results.map(Self.resultJSON))])
     }
 
+    /// An action, or `{"id":…,"action":…}`. Names with control characters are refused here: they
+    /// could forge log lines, and a NUL would not come back out of the journal as it went in.
     static func actionRequest(_ item: JSONValue) throws(DeviceError) -> ActionDispatcher.Request {
+        var id: String?
+        var json = item
         if case let .object(members) = item, let action = members["action"] {
-            guard case let .string(id)? = members["id"], !id.isEmpty, id.utf8.count <= 128, !Wire.hasControlCharacters(id) else {
+            guard case let .string(text)? = members["id"], !text.isEmpty, text.utf8.count <= 128, !Wire.hasControlCharacters(text) else {
                 throw DeviceError(.invalidAction, "an {\"id\",\"action\"} entry needs an \"id\" string of 1–128 printable characters")
             }
             if let extra = members.keys.sorted().first(where: { $0 != "id" && $0 != "action" }) {
                 throw DeviceError(.invalidAction, "unknown key \"\(Wire.shown(extra))\" (expected id and action)")
             }
-            return .init(id: id, action: try Action(json: action))
+            id = text
+            json = action
         }
-        return .init(action: try Action(json: item))
+        let action = try Action(json: json)
+        for (what, name) in [("device", action.device), ("command", action.command)] + action.args.keys.map({ ("argument name", $0) })
+        where Wire.hasControlCharacters(name) || name.utf8.count > 1024 {
+            throw DeviceError(.invalidAction, "the \(what) '\(Wire.shown(name))' contains control characters or is over 1024 bytes")
+        }
+        return .init(id: id, action: action)
     }
 
     static func resultJSON(_ result: ActionDispatcher.Result) -> JSONValue {
