@@ -26,6 +26,9 @@ final class Connection {
     /// The epoll events registered for it.
     var interest: UInt32 = 0
     var refusalLogged = false
+    /// Requests it sent that were well-formed and allowed: a connection that has sent none yet
+    /// (idle since connect, or only garbage) is the first to go when room is needed.
+    var validRequests = 0
 
     init(id: UInt64, fd: Int32, peer: PeerCredentials, tokens: Double, now: Double) {
         self.id = id

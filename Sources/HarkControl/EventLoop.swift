@@ -252,15 +252,34 @@ final class EventLoop: @unchecked Sendable {
         return PeerCredentials(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid, groups: groups)
     }
 
-    /// Closes the connection idle longest that is neither subscribed nor waiting for an answer.
+    /// Makes room for one connection: first by closing connections whose peer has already gone (a
+    /// reconnecting flood leaves many before their hang-up is read), else by closing one that is
+    /// neither subscribed nor waiting for an answer: one that has not sent a single valid request
+    /// (silent since connect, or only garbage), else the one idle longest; oldest first among
+    /// equals. A flood of new or silent connections so pushes out its own kind, not clients in use.
     private func evictIdle(now: Double) -> Bool {
+        if reapHungUp() > 0 { return true }
         let victim = connections.values.filter { !$0.busy && $0.subscription == nil }
-            .min { ($0.lastActivity, $0.id) < ($1.lastActivity, $1.id) }
+            .min { ($0.validRequests > 0 ? 1 : 0, $0.lastActivity, $0.id) < ($1.validRequests > 0 ? 1 : 0, $1.lastActivity, $1.id) }
         guard let victim else { return false }
         logger.debug("control connection closed to make room", metadata: ["uid": "\(victim.peer.uid)", "idle_s": "\(Int(now - victim.lastActivity))"])
         closeConnection(victim, reason: nil)
         shared.statistics.withLock { $0.evicted += 1 }
         return true
+    }
+
+    /// Closes the connections whose peer closed both directions (POLLHUP; a peer that only shut
+    /// down its sending side still gets its answers). One poll over all of them.
+    private func reapHungUp() -> Int {
+        var polled = connections.values.map { pollfd(fd: $0.fd, events: 0, revents: 0) }
+        guard !polled.isEmpty, poll(&polled, nfds_t(polled.count), 0) > 0 else { return 0 }
+        var reaped = 0
+        for entry in polled where entry.revents & Int16(POLLHUP | POLLERR) != 0 {
+            guard let connection = connections.values.first(where: { $0.fd == entry.fd }) else { continue }
+            closeConnection(connection, reason: nil)
+            reaped += 1
+        }
+        return reaped
     }
 
     private func service(_ connection: Connection, flags: UInt32, now: Double) {
@@ -379,6 +398,7 @@ final class EventLoop: @unchecked Sendable {
                 if let id { answerError(connection, id: id, refusal) } else { shared.statistics.withLock { $0.errors += 1 } }
                 return
             }
+            connection.validRequests += 1
             if method == .eventsSubscribe {
                 subscribe(connection, id: id, params: params)
                 return
@@ -414,6 +434,7 @@ final class EventLoop: @unchecked Sendable {
                 } else if method == .eventsSubscribe {
                     steps.append((id, .failure(ControlError(.invalidRequest, "events.subscribe cannot be part of a batch: send it on its own line"))))
                 } else {
+                    connection.validRequests += 1
                     steps.append((id, .success(ControlRequest(method: method, params: params, peer: connection.peer))))
                 }
             }

@@ -188,17 +188,16 @@ import Testing
             return (Unchecked(slow), Unchecked(reader))
         }
         let payload = String(repeating: "x", count: 1000)
-        var slowest = Duration.zero
-        let started = ContinuousClock.now
+        var publishing = Duration.zero
         for index in 0..<10_000 {
             let before = ContinuousClock.now
             server.server.publish(type: index % 100 == 0 ? "wake" : "state", json: #"{"type":"state","n":\#(index),"pad":"\#(payload)"}"#)
-            slowest = max(slowest, ContinuousClock.now - before)
+            publishing += ContinuousClock.now - before
+            // Bursts of 1000 events, a little faster than a daemon ever makes them.
+            if index % 1000 == 999 { try await Task.sleep(for: .milliseconds(20)) }
         }
-        // 10 MB of events for a reader that takes none: publishing stays a queue append (the bound
-        // allows for this machine's scheduling, which can pause any thread for milliseconds).
-        let total = ContinuousClock.now - started
-        #expect(total < .milliseconds(500) && slowest < .milliseconds(50), "10 000 publishes took \(total), the slowest \(slowest)")
+        // 10 MB of events for a reader that takes none: publishing stays a queue append.
+        #expect(publishing < .seconds(1), "10 000 publishes took \(publishing)")
         let delivered = try await offThePool {
             var count = 0
             while let event = try reader.value.nextEvent(timeout: 2) {
@@ -209,6 +208,7 @@ import Testing
             return count
         }
         #expect(delivered == 100, "the subscriber to wake events got each of them")
+        #expect(server.server.statistics.droppedEvents == 0)
         #expect(try await offThePool { eventually { server.server.statistics.droppedSubscribers == 1 } })
         try await offThePool {
             // Whatever it had buffered, the slow subscriber's connection ends.
