@@ -4,14 +4,28 @@
 #   make test        set up, generate the test audio, build and run every test
 #   make bench       benchmarks (make bench-wake: wake-word CPU and memory vs openWakeWord;
 #                    make bench-dispatch: action → MQTT PUBACK latency and journal throughput)
+#   make install     harkd, harkctl, the systemd units, sysusers file, config, demo catalog and models
+#                    under $(DESTDIR)$(PREFIX) and $(DESTDIR)/etc; make uninstall removes them
 
 SHELL := /bin/bash
 SWIFT ?= swift
 # One build configuration for the daemon and the tests: optimised (the numeric code is ~100x slower
 # unoptimised) and testable, so `make run` and `make test` share one build.
 SWIFT_FLAGS := -c release -Xswiftc -enable-testing
-BIN := .build/release
+BIN ?= .build/release
 PYTHON_VENV := .venv/bin/python
+
+# Installation (GNU conventions): programs, units and data under PREFIX; the configuration in
+# /etc/hark, where the unit's ConfigurationDirectory= is; everything below DESTDIR when staging.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR := $(PREFIX)/bin
+UNITDIR := $(PREFIX)/lib/systemd/system
+SYSUSERSDIR := $(PREFIX)/lib/sysusers.d
+DATADIR := $(PREFIX)/share/hark
+DOCDIR := $(PREFIX)/share/doc/hark
+CONFDIR := /etc/hark
+MODEL_FILES := $(shell cut -d' ' -f3 models/manifest.sha256 2>/dev/null | xargs -n1 basename 2>/dev/null)
 
 # Debian packages: build (ALSA, SQLite, libmosquitto, libcurl, PocketSphinx and its en-us model), tests (the mosquitto broker; gcc
 # builds the virtual ALSA mixer plugin), test audio (espeak-ng, flite, sox, Python venv for Piper and
@@ -19,7 +33,7 @@ PYTHON_VENV := .venv/bin/python
 APT_PACKAGES := libasound2-dev libsqlite3-dev libmosquitto-dev mosquitto libcurl4-openssl-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us gcc alsa-utils espeak-ng flite sox python3-venv python3-pip time
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps models build venv test-data command-audio bench-audio demo bench bench-wake bench-dispatch fixtures clean
+.PHONY: run test deps models build venv test-data command-audio bench-audio demo bench bench-wake bench-dispatch fixtures clean install install-files uninstall
 
 run: deps models build demo-audio demo
 
@@ -28,7 +42,7 @@ run: deps models build demo-audio demo
 # wake-word suites hold both of its threads for tens of seconds, which would starve their waits.
 # The spoken-command accuracy suite keeps both cores busy for minutes: it runs alone, last.
 HEAVY_SUITES := CommandAccuracyTests
-TIMED_SUITES := FeedbackTests|ExecTransportTests|HomeAssistantTransportTests|SpeakerTransportTests|PlaybackTests|MQTTBrokerTests|HarkdMQTTTests|JournalCrashTests
+TIMED_SUITES := FeedbackTests|ExecTransportTests|HomeAssistantTransportTests|SpeakerTransportTests|PlaybackTests|MQTTBrokerTests|HarkdMQTTTests|JournalCrashTests|ControlFloodTests|SystemdNotifyTests
 
 test: deps models venv test-data command-audio
 	$(SWIFT) build $(SWIFT_FLAGS) --build-tests
@@ -48,6 +62,47 @@ models:
 
 build:
 	$(SWIFT) build $(SWIFT_FLAGS) --product harkd
+	$(SWIFT) build $(SWIFT_FLAGS) --product harkctl
+
+# The service (systemd/README.md). The unit and the config name /usr/local; they are installed with
+# PREFIX's paths. An existing configuration or catalog is kept. A catalog with file-transport
+# devices gets the ReadWritePaths= drop-in harkd prints for it.
+install: build models install-files
+
+install-files:
+	@test -x $(BIN)/harkd -a -x $(BIN)/harkctl || { echo "install: no $(BIN)/harkd or $(BIN)/harkctl; run make build (or set BIN)"; exit 1; }
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(DATADIR)/models $(DESTDIR)$(DOCDIR) $(DESTDIR)$(CONFDIR)/devices
+	install -m 0755 $(BIN)/harkd $(BIN)/harkctl $(DESTDIR)$(BINDIR)/
+	sed 's|/usr/local|$(PREFIX)|g' systemd/harkd.service > $(DESTDIR)$(UNITDIR)/harkd.service && chmod 0644 $(DESTDIR)$(UNITDIR)/harkd.service
+	install -m 0644 systemd/harkd-retry.timer $(DESTDIR)$(UNITDIR)/harkd-retry.timer
+	install -m 0644 systemd/hark.sysusers $(DESTDIR)$(SYSUSERSDIR)/hark.conf
+	install -m 0644 $(addprefix models/,$(MODEL_FILES)) models/manifest.sha256 $(DESTDIR)$(DATADIR)/models/
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -m 0644 devices/README.md $(DESTDIR)$(DOCDIR)/devices.md
+	install -m 0644 systemd/README.md $(DESTDIR)$(DOCDIR)/systemd.md
+	@if [ -e $(DESTDIR)$(CONFDIR)/harkd.yaml ]; then echo "install: keeping $(DESTDIR)$(CONFDIR)/harkd.yaml"; \
+	else sed 's|/usr/local|$(PREFIX)|g' systemd/harkd.yaml > $(DESTDIR)$(CONFDIR)/harkd.yaml && chmod 0644 $(DESTDIR)$(CONFDIR)/harkd.yaml; fi
+	@if [ -e $(DESTDIR)$(CONFDIR)/devices/demo-home.yaml ]; then echo "install: keeping $(DESTDIR)$(CONFDIR)/devices/demo-home.yaml"; \
+	else install -m 0644 devices/demo-home.yaml $(DESTDIR)$(CONFDIR)/devices/demo-home.yaml; fi
+	@paths=$$($(BIN)/harkd --config $(DESTDIR)$(CONFDIR)/harkd.yaml --catalog $(DESTDIR)$(CONFDIR)/devices --print-read-write-paths); \
+	if echo "$$paths" | grep -q '^ReadWritePaths='; then \
+		install -d $(DESTDIR)$(UNITDIR)/harkd.service.d && echo "$$paths" > $(DESTDIR)$(UNITDIR)/harkd.service.d/10-catalog-paths.conf; \
+		echo "install: $(DESTDIR)$(UNITDIR)/harkd.service.d/10-catalog-paths.conf opens the catalog's file paths"; fi
+	@[ -n "$(DESTDIR)" ] || echo "install: done; now: systemd-sysusers && systemctl daemon-reload && systemctl enable --now harkd"
+
+# Removes what install put there; a configuration or catalog that was edited is kept.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/harkd $(DESTDIR)$(BINDIR)/harkctl
+	rm -f $(DESTDIR)$(UNITDIR)/harkd.service $(DESTDIR)$(UNITDIR)/harkd-retry.timer $(DESTDIR)$(UNITDIR)/harkd.service.d/10-catalog-paths.conf
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/hark.conf
+	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
+	@if [ -e $(DESTDIR)$(CONFDIR)/harkd.yaml ]; then \
+		if sed 's|/usr/local|$(PREFIX)|g' systemd/harkd.yaml | cmp -s - $(DESTDIR)$(CONFDIR)/harkd.yaml; then rm -f $(DESTDIR)$(CONFDIR)/harkd.yaml; \
+		else echo "uninstall: keeping the edited $(DESTDIR)$(CONFDIR)/harkd.yaml"; fi; fi
+	@if [ -e $(DESTDIR)$(CONFDIR)/devices/demo-home.yaml ]; then \
+		if cmp -s devices/demo-home.yaml $(DESTDIR)$(CONFDIR)/devices/demo-home.yaml; then rm -f $(DESTDIR)$(CONFDIR)/devices/demo-home.yaml; \
+		else echo "uninstall: keeping the edited $(DESTDIR)$(CONFDIR)/devices/demo-home.yaml"; fi; fi
+	@for d in $(DESTDIR)$(UNITDIR)/harkd.service.d $(DESTDIR)$(CONFDIR)/devices $(DESTDIR)$(CONFDIR); do rmdir $$d 2>/dev/null || true; done
 
 venv:
 	tools/setup-venv.sh
