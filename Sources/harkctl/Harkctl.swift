@@ -11,19 +11,22 @@ struct Harkctl: ParsableCommand {
         commandName: "harkctl",
         abstract: "Control a running harkd through its control socket.",
         discussion: """
-            Readable output by default; --json prints harkd's answer as one JSON line (events: one per line).
+            Readable output by default; --json prints harkd's answer as one JSON
+            line (events: one line each).
 
             Exit status:
               0   done
-              1   harkd answered, but it did not happen: an action failed, was refused or invalid;
-                  the text was not understood; the reload was refused
+              1   harkd answered, but it did not happen: an action failed or was
+                  refused or invalid, the text was not understood, the reload
+                  was refused
               64  bad command line
-              65  harkd refused the request as malformed (unknown device, bad argument)
-              69  harkd is not reachable, or what was asked is not running (no audio input, no catalog)
+              65  harkd refused the request as malformed (say, an unknown device)
+              69  harkd is not reachable, or what was asked is not running
+                  (no audio input, no catalog)
               70  harkd failed inside
               75  no answer in time, or harkd is too busy
               76  harkd's answer was not understood
-              77  permission denied (the socket, or the role your user or group has)
+              77  permission denied (the socket, or your user's or group's role)
             """,
         version: harkVersion,
         subcommands: [Status.self, Devices.self, Do.self, Say.self, Listen.self, Events.self, History.self, Timers.self, Reload.self]
@@ -111,8 +114,11 @@ struct Do: ParsableCommand {
         discussion: """
             harkctl do kitchen_light turn_on
             harkctl do kitchen_light set_brightness percent=40
-            harkctl do speaker start_timer seconds=600 --id tea-1   (an id makes a retry safe: it never runs twice)
-            Values that read as numbers are numbers, true/false are booleans, anything else is a string.
+            harkctl do speaker start_timer seconds=600 --id tea-1
+
+            An --id makes a retry safe: an id already in the journal is not run
+            again. Values that read as numbers are numbers, true and false are
+            booleans, anything else is a string.
             """)
     @OptionGroup var connection: Connection
     @Argument(help: "The device id, e.g. kitchen_light.") var device: String
