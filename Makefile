@@ -42,7 +42,7 @@ run: deps models build demo-audio demo
 # wake-word suites hold both of its threads for tens of seconds, which would starve their waits.
 # The spoken-command accuracy suite keeps both cores busy for minutes: it runs alone, last.
 HEAVY_SUITES := CommandAccuracyTests
-TIMED_SUITES := FeedbackTests|ExecTransportTests|HomeAssistantTransportTests|SpeakerTransportTests|PlaybackTests|MQTTBrokerTests|HarkdMQTTTests|JournalCrashTests|ControlFloodTests|SystemdNotifyTests
+TIMED_SUITES := FeedbackTests|ExecTransportTests|HomeAssistantTransportTests|SpeakerTransportTests|PlaybackTests|MQTTBrokerTests|HarkdMQTTTests|JournalCrashTests|ControlServerTests|ControlFloodTests|SystemdNotifyTests
 
 test: deps models venv test-data command-audio
 	$(SWIFT) build $(SWIFT_FLAGS) --build-tests

@@ -15,8 +15,8 @@ public final class ControlClient {
     private let fd: Int32
     private var received: [UInt8] = []
     private var nextID = 1
-    /// Event notifications that arrived while waiting for an answer.
-    private var queuedEvents: [JSONValue] = []
+    /// Event notifications (the event objects' text) that arrived while waiting for an answer.
+    private var queuedEvents: [String] = []
 
     public init(path: String = ControlClient.defaultPath, timeout: Double? = 10) throws(ControlError) {
         guard let (address, length) = unixAddress(path) else {
@@ -55,15 +55,18 @@ public final class ControlClient {
         try send(line: Wire.request(id: .number(Double(id)), method: method, params: params))
         let deadline = timeout.map { monotonicSeconds() + $0 }
         while true {
-            guard let message = try readMessage(deadline: deadline) else {
+            guard let line = try readLine(deadline: deadline) else {
                 throw ControlError(.protocolError, "harkd closed the connection before answering \(method)")
             }
+            if let event = Self.eventText(line) {
+                queuedEvents.append(event)
+                continue
+            }
+            let message: JSONValue
+            do { message = try JSONValue.parse(line) }
+            catch { throw ControlError(.protocolError, "harkd sent a line that is not JSON: \(Wire.shown(line))") }
             guard case let .object(members) = message else {
                 throw ControlError(.protocolError, "harkd answered \(method) with something that is not a JSON-RPC object")
-            }
-            if members["method"] == .string(Wire.eventMethod), members["id"] == nil {
-                if let event = members["params"] { queuedEvents.append(event) }
-                continue
             }
             // An answer to a line the server could not read carries a null id.
             guard members["id"] == .number(Double(id)) || members["id"] == .null else { continue }
@@ -81,19 +84,32 @@ public final class ControlClient {
     /// The next event notification's event object; nil when harkd closed the connection, or when
     /// `timeout` seconds passed without one.
     public func nextEvent(timeout seconds: Double? = nil) throws(ControlError) -> JSONValue? {
+        guard let text = try nextEventText(timeout: seconds) else { return nil }
+        do { return try JSONValue.parse(text) }
+        catch { throw ControlError(.protocolError, "harkd sent an event that is not JSON: \(Wire.shown(text))") }
+    }
+
+    /// The next event exactly as harkd wrote it (one JSON object, `type` first, as on its event
+    /// stream); nil when harkd closed the connection or `timeout` seconds passed without one.
+    public func nextEventText(timeout seconds: Double? = nil) throws(ControlError) -> String? {
         if !queuedEvents.isEmpty { return queuedEvents.removeFirst() }
         let deadline = seconds.map { monotonicSeconds() + $0 }
         while true {
-            let message: JSONValue?
-            do { message = try readMessage(deadline: deadline) } catch {
+            let line: String?
+            do { line = try readLine(deadline: deadline) } catch {
                 if error.code == .timeout { return nil }
                 throw error
             }
-            guard let message else { return nil }
-            if case let .object(members) = message, members["method"] == .string(Wire.eventMethod), let event = members["params"] {
-                return event
-            }
+            guard let line else { return nil }
+            if let event = Self.eventText(line) { return event }
         }
+    }
+
+    /// The event object inside an event notification line (``Wire/event(_:)``), else nil.
+    static func eventText(_ line: String) -> String? {
+        let prefix = #"{"jsonrpc":"2.0","method":"event","params":"#
+        guard line.hasPrefix(prefix), line.hasSuffix("}") else { return nil }
+        return String(line.dropFirst(prefix.count).dropLast())
     }
 
     /// Sends one line (a newline is added).

@@ -191,12 +191,17 @@ struct Events: ParsableCommand {
         }
         var seen = 0
         while count.map({ seen < $0 }) ?? true {
-            let event: JSONValue?
-            do { event = try client.nextEvent() } catch { throw fail(error) }
-            guard let event else {
+            let text: String?
+            do { text = try client.nextEventText() } catch { throw fail(error) }
+            guard let text else {
                 throw fail(ControlError(.unreachable, "harkd closed the connection (it stopped, or dropped this slow reader)"))
             }
-            output(connection.json ? event.jsonText : Format.event(event))
+            // --json: the event as harkd wrote it, the same line as on its event stream.
+            if connection.json {
+                output(text)
+            } else {
+                output((try? JSONValue.parse(text)).map(Format.event) ?? text)
+            }
             seen += 1
         }
     }

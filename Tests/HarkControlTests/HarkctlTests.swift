@@ -88,8 +88,11 @@ import Testing
             #expect(eventually(10) { !watcher.isRunning })
             if watcher.isRunning { watcher.terminate() }
             watcher.waitUntilExit()
-            let events = lines.wait().split(separator: "\n").compactMap { try? JSONValue.parse($0) }
+            let text = lines.wait()
+            let events = text.split(separator: "\n").compactMap { try? JSONValue.parse($0) }
             #expect(watcher.terminationStatus == 0)
+            #expect(text.hasPrefix(#"{"type":"transcript","stage":1,"text":"turn on the coffee maker"}"# + "\n{\"type\":\"actions\",\"stage\":1,"),
+                    "the same lines as harkd's event stream: \(text)")
             #expect(events.map { $0["type"]?.stringValue ?? "" } == ["transcript", "actions"], "\(events)")
             #expect(events.first?["text"] == .string("turn on the coffee maker"))
             #expect(events.last?["actions"]?.items.first?["device"] == .string("coffee_maker"))
