@@ -158,8 +158,8 @@ import Testing
             for _ in 0..<50 { _ = try #require(try client.readMessage(timeout: 10)) }
             return Date().timeIntervalSince(started)
         }
-        // 10 at once, then 40 at 20 per second (never faster; slower only on a busy machine).
-        #expect(elapsed > 1.7 && elapsed < 8, "50 requests took \(elapsed) s")
+        // 10 at once, then 40 at 20 per second: never faster (a busy machine only makes it slower).
+        #expect(elapsed > 1.7, "50 requests took \(elapsed) s")
         await server.stop()
     }
 

@@ -55,13 +55,18 @@ import Testing
         func count(_ line: String) -> Int { all.filter { $0.text.split(separator: "\n").contains(Substring(line)) }.count }
     }
 
-    @Test func givenAFileInput_whenHarkdRunsUnderNotify_thenReadyStatusWatchdogAndStoppingComeInOrder() throws {
+    // The tests wait for processes and sleep: they do it off the cooperative pool (offThePool), which
+    // the timed suites running beside them need for their timers.
+    @Test func givenAFileInput_whenHarkdRunsUnderNotify_thenReadyStatusWatchdogAndStoppingComeInOrder() async throws {
         let directory = makeTemporaryDirectory("harkd-notify")
         let notify = try NotifySocket(directory: directory)
         let demo = Repo.testData.appendingPathComponent("demo/demo.wav").path
-        let run = try harkd(["--input", demo, "--dry-run", "--events", "-", "--socket", directory + "/control.sock"],
-                            environment: ["NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "100000"])
-        usleep(300_000)
+        let run = try await offThePool {
+            let run = try harkd(["--input", demo, "--dry-run", "--events", "-", "--socket", directory + "/control.sock"],
+                                environment: ["NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "100000"])
+            usleep(300_000)
+            return run
+        }
         #expect(run.status == 0 && run.reason == .exit, "\(run.stderr)")
         let messages = notify.all.map(\.text)
         let ready = try #require(notify.first("READY=1"), "\(messages)")
@@ -82,9 +87,14 @@ import Testing
 
     /// Live input that stalls: READY waits for the first frames, and the watchdog pings stop while
     /// no frames come (systemd would then restart the hung daemon), and start again after.
-    @Test func givenLiveInputThatStalls_whenHarkdRunsUnderNotify_thenTheWatchdogIsFedOnlyWhileFramesMove() throws {
+    @Test func givenLiveInputThatStalls_whenHarkdRunsUnderNotify_thenTheWatchdogIsFedOnlyWhileFramesMove() async throws {
         let directory = makeTemporaryDirectory("harkd-notify-stall")
         let notify = try NotifySocket(directory: directory, abstract: true)
+        try await offThePool { try Self.stall(directory: directory, notify: notify) }
+        _ = try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    static func stall(directory: String, notify: NotifySocket) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Repo.harkd)
         process.arguments = ["--input", "-", "--dry-run", "--events", directory + "/events.jsonl", "--socket", directory + "/control.sock",
@@ -124,6 +134,5 @@ import Testing
         #expect(gaps.filter { $0 > 1.5 }.count == 1, "one long gap, the stall: \(gaps)")
         #expect(pings.filter { $0 < stall }.count >= 8 && pings.filter { $0 > stall.addingTimeInterval(2) }.count >= 8, "about every 100 ms while frames move: \(gaps)")
         #expect(notify.first("STOPPING=1") == notify.all.count - 1)
-        _ = try? FileManager.default.removeItem(atPath: directory)
     }
 }

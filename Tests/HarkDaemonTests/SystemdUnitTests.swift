@@ -26,36 +26,44 @@ import Testing
 
     /// The units as shipped, with harkd and harkctl where this build put them (verify checks that
     /// the programs exist).
-    @Test func givenTheShippedUnits_whenSystemdVerifiesThem_thenItFindsNothingToSay() throws {
+    @Test func givenTheShippedUnits_whenSystemdVerifiesThem_thenItFindsNothingToSay() async throws {
+        try await offThePool { try Self.verifyUnits() }
+    }
+
+    static func verifyUnits() throws {
         let directory = makeTemporaryDirectory("hark-units")
-        defer { _ = try? Self.run("/bin/rm", ["-rf", directory]) }
+        defer { _ = try? run("/bin/rm", ["-rf", directory]) }
         let service = try #require(readTextFile(repositoryRoot + "/systemd/harkd.service")).replacing("/usr/local/bin", with: productsDirectory)
         writeFile(directory + "/harkd.service", service)
         writeFile(directory + "/harkd-retry.timer", try #require(readTextFile(repositoryRoot + "/systemd/harkd-retry.timer")))
-        let verify = try Self.run("/usr/bin/systemd-analyze", ["verify", directory + "/harkd.service", directory + "/harkd-retry.timer"])
+        let verify = try run("/usr/bin/systemd-analyze", ["verify", directory + "/harkd.service", directory + "/harkd-retry.timer"])
         #expect(verify.status == 0 && verify.text.isEmpty, "\(verify.text)")
         #expect(service.contains("\nType=notify\n") && service.contains("\nWatchdogSec=") && service.contains("\nRestart=on-failure\n"))
         #expect(service.contains("\nUser=hark\n") && service.contains("\nSupplementaryGroups=audio\n") && service.contains("\nCapabilityBoundingSet=\n"))
     }
 
-    @Test func givenTheServiceUnit_whenSystemdRatesItsExposure_thenItIs2Point5OrLower() throws {
-        let security = try Self.run("/usr/bin/systemd-analyze", ["security", "--offline=yes", "systemd/harkd.service"])
+    @Test func givenTheServiceUnit_whenSystemdRatesItsExposure_thenItIs2Point5OrLower() async throws {
+        let security = try await offThePool { try Self.run("/usr/bin/systemd-analyze", ["security", "--offline=yes", "systemd/harkd.service"]) }
         let line = try #require(security.text.split(separator: "\n").first { $0.contains("Overall exposure level for harkd.service") }, "\(security.text)")
         let score = try #require(line.firstMatch(of: /: ([0-9]+\.[0-9]+)/).flatMap { Double($0.1) })
         print("systemd-analyze security --offline=yes systemd/harkd.service: exposure \(score) (\(line.split(separator: " ").suffix(2).joined(separator: " ")))")
         #expect(score <= 2.5, "\(security.text)")
     }
 
-    @Test func givenTheSysusersFile_whenSystemdSysusersReadsIt_thenItCreatesTheHarkUser() throws {
+    @Test func givenTheSysusersFile_whenSystemdSysusersReadsIt_thenItCreatesTheHarkUser() async throws {
         let root = makeTemporaryDirectory("hark-sysusers")
         defer { _ = try? Self.run("/bin/rm", ["-rf", root]) }
-        let dryRun = try Self.run("/usr/bin/systemd-sysusers", ["--dry-run", "--root=" + root, repositoryRoot + "/systemd/hark.sysusers"])
+        let dryRun = try await offThePool { try Self.run("/usr/bin/systemd-sysusers", ["--dry-run", "--root=" + root, repositoryRoot + "/systemd/hark.sysusers"]) }
         #expect(dryRun.status == 0, "\(dryRun.text)")
         #expect(dryRun.text.contains("Creating user 'hark' (Hark voice daemon)"), "\(dryRun.text)")
         #expect(dryRun.text.contains("Creating group 'hark'"))
     }
 
-    @Test func givenAStagingDirectory_whenInstalledAndUninstalled_thenEveryFileComesAndGoesWithThePrefixsPaths() throws {
+    @Test func givenAStagingDirectory_whenInstalledAndUninstalled_thenEveryFileComesAndGoesWithThePrefixsPaths() async throws {
+        try await offThePool { try Self.installAndUninstall() }
+    }
+
+    static func installAndUninstall() throws {
         let destination = makeTemporaryDirectory("hark-install")
         defer { _ = try? Self.run("/bin/rm", ["-rf", destination]) }
         let make = ["install-files", "DESTDIR=" + destination, "PREFIX=/usr", "BIN=" + productsDirectory]
@@ -86,7 +94,11 @@ import Testing
 
     /// Devices written through sysfs need their paths writable despite ProtectSystem=strict: harkd
     /// prints the drop-in for exactly those.
-    @Test func givenACatalogWithFileDevices_whenAskedForReadWritePaths_thenItPrintsExactlyTheirPaths() throws {
+    @Test func givenACatalogWithFileDevices_whenAskedForReadWritePaths_thenItPrintsExactlyTheirPaths() async throws {
+        try await offThePool { try Self.readWritePaths() }
+    }
+
+    static func readWritePaths() throws {
         let directory = makeTemporaryDirectory("hark-rwpaths")
         defer { _ = try? Self.run("/bin/rm", ["-rf", directory]) }
         mkdir(directory + "/leds", 0o755)
