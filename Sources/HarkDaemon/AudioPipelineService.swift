@@ -214,6 +214,7 @@ public final class AudioPipelineService: Service, Sendable {
         let chunk = UnsafeMutableBufferPointer<Int16>.allocate(capacity: chunkSamples)
         defer { chunk.deallocate() }
         var filled = 0
+        var live = false
         let started = ContinuousClock.now
         let sink = self.sink
         func deliver(_ outputs: [Stage1.Output]) {
@@ -237,7 +238,10 @@ public final class AudioPipelineService: Service, Sendable {
             filled += n
             guard filled == chunkSamples else { continue }
             filled = 0
-            notifier?.markLive(.audio)
+            if !live {
+                live = true
+                notifier?.markLive(.audio)
+            }
             notifier?.watchdog()
             let requested = takeRequests()
             deliver(requested)

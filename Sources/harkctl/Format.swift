@@ -29,6 +29,12 @@ enum Format {
         return object.keys.sorted().map { "\($0)=\(plain(object[$0]))" }.joined(separator: " ")
     }
 
+    /// "1 connection", "2 connections".
+    static func count(_ value: JSONValue?, _ noun: String) -> String {
+        let n = Int(number(value))
+        return "\(n) \(noun)\(n == 1 ? "" : "s")"
+    }
+
     static func duration(_ seconds: Double) -> String {
         let total = Int(seconds.rounded())
         if total < 60 { return "\(total) s" }
@@ -74,7 +80,7 @@ enum Format {
                 let computed = chunks > 0 ? Int((number(audio["chunks_computed"]) / chunks * 100).rounded()) : 0
                 rows.append(["audio", "\(plain(audio["input"])), \(plain(audio["state"]))\(audio["frames_moving"] == .bool(true) ? " (frames moving)" : ""), "
                              + "\(duration(number(audio["audio_s"]))) of audio, models on \(computed) % of chunks, overruns \(Int(number(audio["overruns"])))"])
-                var heard = "\(Int(number(audio["wakes"]))) wakes, \(Int(number(audio["commands"]))) commands, \(Int(number(audio["rejected"]))) rejected"
+                var heard = "\(count(audio["wakes"], "wake")), \(count(audio["commands"], "command")), \(Int(number(audio["rejected"]))) rejected"
                 if let wake = audio["last_wake"]?.objectValue {
                     heard += " (last wake: \(plain(wake["word"])) \(plain(wake["score"])) at \(plain(wake["t"])) s)"
                 }
@@ -88,8 +94,8 @@ enum Format {
             rows.append(["devices", "\(Int(number(devices["count"]))) from \(plain(devices["catalog"])); journal \(plain(devices["database"]))"])
         }
         if let control = object["control"]?.objectValue {
-            rows.append(["control", "\(plain(control["socket"])): \(Int(number(control["connections"]))) connections, "
-                         + "\(Int(number(control["subscribers"]))) subscribers, \(Int(number(control["requests"]))) requests, \(Int(number(control["errors"]))) errors"])
+            rows.append(["control", "\(plain(control["socket"])): \(count(control["connections"], "connection")), "
+                         + "\(count(control["subscribers"], "subscriber")), \(count(control["requests"], "request")), \(count(control["errors"], "error"))"])
         }
         if let reloads = object["reloads"]?.objectValue, number(reloads["count"]) > 0 {
             rows.append(["reloads", "\(Int(number(reloads["count"]))), last at \(time(number(reloads["last_at"])))"])

@@ -107,6 +107,21 @@ import Testing
         await server.stop()
     }
 
+    /// `echo '…' | socat - UNIX-CONNECT:…` sends, shuts down its sending side and waits: every
+    /// request is answered (an unterminated last line too), then the server closes.
+    @Test func givenAClientThatHalfCloses_whenItWaits_thenEveryRequestIsAnsweredAndTheConnectionEnds() async throws {
+        let server = try Server()
+        try await offThePool {
+            let client = try server.client()
+            try client.send(bytes: Array(#"{"jsonrpc":"2.0","id":1,"method":"status"}"#.utf8) + [0x0A] + Array(#"{"jsonrpc":"2.0","id":2,"method":"say","params":{"text":"last"}}"#.utf8))
+            client.finishSending()
+            #expect(try client.readMessage(timeout: 5)?["id"] == .number(1))
+            #expect(try client.readMessage(timeout: 5)?["result"] == .string("last"))
+            #expect(try client.readLine(timeout: 5) == nil)
+        }
+        await server.stop()
+    }
+
     @Test func givenNotificationsAndABatch_whenSent_thenOnlyRequestsWithAnIDAreAnswered() async throws {
         let server = try Server()
         try await offThePool {
