@@ -8,24 +8,24 @@ import Logging
 /// The control socket's loop: one thread, `epoll` (level-triggered) over the listening socket, the
 /// wake-up eventfd and every connection, all non-blocking. See ``ControlServer`` for the limits.
 final class EventLoop: @unchecked Sendable {
-    private static let listenerKey: UInt64 = 0
-    private static let wakeKey: UInt64 = 1
-    private static let readSize = 65_536
+    static let listenerKey: UInt64 = 0
+    static let wakeKey: UInt64 = 1
+    static let readSize = 65_536
 
     let configuration: ControlServer.Configuration
     let shared: Shared
     let handler: any ControlHandler
     let logger: Logger
-    private let epfd: Int32
-    private var listener: Listener?
-    private var connections: [UInt64: Connection] = [:]
-    private var nextID: UInt64 = 2
-    private var subscribers = 0
-    private var throttled = Set<UInt64>()
-    private var draining = false
-    private var acceptPausedUntil: Double?
-    private var lastAcceptWarning = -Double.infinity
-    private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: EventLoop.readSize, alignment: 16)
+    let epfd: Int32
+    var listener: Listener?
+    var connections: [UInt64: Connection] = [:]
+    var nextID: UInt64 = 2
+    var subscribers = 0
+    var throttled = Set<UInt64>()
+    var draining = false
+    var acceptPausedUntil: Double?
+    var lastAcceptWarning = -Double.infinity
+    let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: EventLoop.readSize, alignment: 16)
 
     init(configuration: ControlServer.Configuration, listener: Listener, shared: Shared, handler: any ControlHandler,
          logger: Logger) throws(ControlError) {
@@ -53,7 +53,7 @@ final class EventLoop: @unchecked Sendable {
         readBuffer.deallocate()
     }
 
-    private static func control(_ epfd: Int32, _ operation: Int32, _ fd: Int32, key: UInt64, events: UInt32) throws(ControlError) {
+    static func control(_ epfd: Int32, _ operation: Int32, _ fd: Int32, key: UInt64, events: UInt32) throws(ControlError) {
         var event = epoll_event()
         event.events = events
         event.data.u64 = key
@@ -95,7 +95,7 @@ final class EventLoop: @unchecked Sendable {
     }
 
     /// Milliseconds until a throttled connection has a token again or accepting resumes; -1: none.
-    private func nextTimeout(now: Double) -> Int32 {
+    func nextTimeout(now: Double) -> Int32 {
         var soonest = Double.infinity
         for id in throttled {
             guard let connection = connections[id] else { continue }
@@ -107,13 +107,13 @@ final class EventLoop: @unchecked Sendable {
         return Int32(min(60_000, max(1, (soonest * 1000).rounded(.up))))
     }
 
-    private func drainWake() {
+    func drainWake() {
         var value: UInt64 = 0
         _ = withUnsafeMutableBytes(of: &value) { read(shared.wakeFD, $0.baseAddress, 8) }
     }
 
     /// Answers from handler tasks, events to subscribers, and shutdown; true when the loop must end.
-    private func processInbox(now: Double) -> Bool {
+    func processInbox(now: Double) -> Bool {
         let taken = shared.inbox.withLock { inbox in
             defer {
                 inbox.completions = []
@@ -145,7 +145,7 @@ final class EventLoop: @unchecked Sendable {
     }
 
     /// Throttled connections whose tokens came back: their waiting lines, then reading again.
-    private func resume(now: Double) {
+    func resume(now: Double) {
         if let paused = acceptPausedUntil, now >= paused, let listener {
             acceptPausedUntil = nil
             try? Self.control(epfd, EPOLL_CTL_MOD, listener.fd, key: Self.listenerKey, events: EPOLLIN.rawValue)
@@ -164,7 +164,7 @@ final class EventLoop: @unchecked Sendable {
 
     // MARK: - Connections
 
-    private func acceptConnections(now: Double) {
+    func acceptConnections(now: Double) {
         guard let listener, !draining else { return }
         for _ in 0..<64 {
             let (fd, error) = tryCall { hark_accept4(listener.fd, Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)) }
@@ -226,7 +226,7 @@ final class EventLoop: @unchecked Sendable {
     }
 
     /// SO_PEERCRED and SO_PEERGROUPS: who connected, as the kernel saw it at connect().
-    private func credentials(_ fd: Int32) -> PeerCredentials? {
+    func credentials(_ fd: Int32) -> PeerCredentials? {
         var credentials = hark_ucred()
         var length = socklen_t(MemoryLayout<hark_ucred>.size)
         guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 else {
@@ -257,7 +257,7 @@ final class EventLoop: @unchecked Sendable {
     /// neither subscribed nor waiting for an answer: one that has not sent a single valid request
     /// (silent since connect, or only garbage), else the one idle longest; oldest first among
     /// equals. A flood of new or silent connections so pushes out its own kind, not clients in use.
-    private func evictIdle(now: Double) -> Bool {
+    func evictIdle(now: Double) -> Bool {
         if reapHungUp() > 0 { return true }
         let victim = connections.values.filter { !$0.busy && $0.subscription == nil }
             .min { ($0.validRequests > 0 ? 1 : 0, $0.lastActivity, $0.id) < ($1.validRequests > 0 ? 1 : 0, $1.lastActivity, $1.id) }
@@ -270,7 +270,7 @@ final class EventLoop: @unchecked Sendable {
 
     /// Closes the connections whose peer closed both directions (POLLHUP; a peer that only shut
     /// down its sending side still gets its answers). One poll over all of them.
-    private func reapHungUp() -> Int {
+    func reapHungUp() -> Int {
         var polled = connections.values.map { pollfd(fd: $0.fd, events: 0, revents: 0) }
         guard !polled.isEmpty, poll(&polled, nfds_t(polled.count), 0) > 0 else { return 0 }
         var reaped = 0
@@ -282,7 +282,7 @@ final class EventLoop: @unchecked Sendable {
         return reaped
     }
 
-    private func service(_ connection: Connection, flags: UInt32, now: Double) {
+    func service(_ connection: Connection, flags: UInt32, now: Double) {
         if flags & EPOLLIN.rawValue != 0 {
             receive(connection, now: now)
             guard connections[connection.id] != nil else { return }
@@ -295,7 +295,7 @@ final class EventLoop: @unchecked Sendable {
         settle(connection, now: now)
     }
 
-    private func receive(_ connection: Connection, now: Double) {
+    func receive(_ connection: Connection, now: Double) {
         let (count, error) = tryCall { recv(connection.fd, readBuffer.baseAddress, readBuffer.count, Int32(MSG_DONTWAIT)) }
         if count < 0 {
             if error == EAGAIN || error == EWOULDBLOCK { return }
@@ -320,7 +320,7 @@ final class EventLoop: @unchecked Sendable {
     }
 
     /// Takes complete lines while the connection is not waiting for an answer and has tokens.
-    private func processLines(_ connection: Connection, now: Double) {
+    func processLines(_ connection: Connection, now: Double) {
         defer { connection.compactInput() }
         let limit = configuration.maxMessageBytes
         while !connection.busy, connections[connection.id] != nil {
@@ -359,7 +359,7 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
-    private func takeToken(_ connection: Connection, now: Double) -> Bool {
+    func takeToken(_ connection: Connection, now: Double) -> Bool {
         connection.refill(now: now, rate: configuration.requestsPerSecond, burst: configuration.burst)
         guard connection.tokens >= 1 else {
             throttled.insert(connection.id)
@@ -369,188 +369,10 @@ final class EventLoop: @unchecked Sendable {
         return true
     }
 
-    // MARK: - Requests
-
-    private func handle(_ bytes: [UInt8], on connection: Connection) {
-        shared.statistics.withLock { $0.requests += 1 }
-        var line = bytes[...]
-        while let last = line.last, last == UInt8(ascii: "\r") || last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { line = line.dropLast() }
-        while let first = line.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { line = line.dropFirst() }
-        guard !line.isEmpty else { return }
-        guard let text = String(validating: line, as: UTF8.self) else {
-            answerError(connection, id: .null, ControlError(.parseError, "parse error: the message is not valid UTF-8"))
-            return
-        }
-        let value: JSONValue
-        do { value = try JSONValue.parse(text) } catch {
-            answerError(connection, id: .null, ControlError(.parseError, "parse error: the message is not valid JSON"))
-            return
-        }
-        if case let .array(items) = value {
-            handleBatch(items, on: connection)
-            return
-        }
-        switch Wire.parse(value) {
-        case let .invalid(id, error, notification):
-            if notification { shared.statistics.withLock { $0.errors += 1 } } else { answerError(connection, id: id, error) }
-        case let .request(id, method, params):
-            if let refusal = refusal(method, on: connection) {
-                if let id { answerError(connection, id: id, refusal) } else { shared.statistics.withLock { $0.errors += 1 } }
-                return
-            }
-            connection.validRequests += 1
-            if method == .eventsSubscribe {
-                subscribe(connection, id: id, params: params)
-                return
-            }
-            let request = ControlRequest(method: method, params: params, peer: connection.peer)
-            run(on: connection) { handler in
-                do throws(ControlError) {
-                    let result = try await handler.handle(request)
-                    return (id.map { Wire.result(id: $0, result) }, 0)
-                } catch {
-                    return (id.map { Wire.error(id: $0, error) }, 1)
-                }
-            }
-        }
-    }
-
-    /// A batch (JSON-RPC 2.0 §6): each request in order, one array of answers (none if all were notifications).
-    private func handleBatch(_ items: [JSONValue], on connection: Connection) {
-        guard !items.isEmpty, items.count <= configuration.maxBatch else {
-            answerError(connection, id: .null, ControlError(.invalidRequest, "a batch must hold 1–\(configuration.maxBatch) requests, not \(items.count)"))
-            return
-        }
-        // A batch costs one token per request.
-        connection.tokens -= Double(items.count - 1)
-        var steps: [(id: JSONValue?, outcome: Result<ControlRequest, ControlError>)] = []
-        for item in items {
-            switch Wire.parse(item) {
-            case let .invalid(id, error, notification):
-                steps.append((notification ? nil : id, .failure(error)))
-            case let .request(id, method, params):
-                if let refusal = refusal(method, on: connection) {
-                    steps.append((id, .failure(refusal)))
-                } else if method == .eventsSubscribe {
-                    steps.append((id, .failure(ControlError(.invalidRequest, "events.subscribe cannot be part of a batch: send it on its own line"))))
-                } else {
-                    connection.validRequests += 1
-                    steps.append((id, .success(ControlRequest(method: method, params: params, peer: connection.peer))))
-                }
-            }
-        }
-        run(on: connection) { [steps] handler in
-            var answers: [String] = []
-            var errors = 0
-            for step in steps {
-                switch step.outcome {
-                case let .failure(error):
-                    errors += 1
-                    if let id = step.id { answers.append(Wire.error(id: id, error)) }
-                case let .success(request):
-                    do throws(ControlError) {
-                        let result = try await handler.handle(request)
-                        if let id = step.id { answers.append(Wire.result(id: id, result)) }
-                    } catch {
-                        errors += 1
-                        if let id = step.id { answers.append(Wire.error(id: id, error)) }
-                    }
-                }
-            }
-            return (answers.isEmpty ? nil : "[" + answers.joined(separator: ",") + "]", errors)
-        }
-    }
-
-    /// Why the connection may not call `method` now (shutting down, or missing the role); nil if it may.
-    private func refusal(_ method: ControlMethod, on connection: Connection) -> ControlError? {
-        if draining { return ControlError(.shuttingDown, "harkd is shutting down: \(method.rawValue) not run") }
-        let roles = shared.policy.withLock { $0.roles(for: connection.peer) }
-        guard !roles.contains(method.role) else { return nil }
-        let peer = connection.peer
-        if !connection.refusalLogged {
-            connection.refusalLogged = true
-            logger.warning("control request refused", metadata: ["uid": "\(peer.uid)", "gid": "\(peer.gid)", "pid": "\(peer.pid)",
-                                                                 "method": "\(method.rawValue)", "roles": "\(roles.map(\.rawValue).sorted())"])
-        }
-        let held = roles.isEmpty ? "no role" : "only the \(roles.map(\.rawValue).sorted().joined(separator: " and ")) role"
-        return ControlError(.permissionDenied, "permission denied: \(method.rawValue) needs the \(method.role.rawValue) role; uid \(peer.uid) has \(held)")
-    }
-
-    /// Runs `work` as a task; its answer comes back through the inbox. The connection reads no
-    /// further request until then.
-    private func run(on connection: Connection, _ work: @escaping @Sendable (any ControlHandler) async -> (line: String?, errors: Int)) {
-        connection.busy = true
-        let id = connection.id
-        let shared = self.shared
-        let handler = self.handler
-        shared.inFlight.add(1, ordering: .acquiringAndReleasing)
-        Task {
-            let (line, errors) = await work(handler)
-            if errors > 0 { shared.statistics.withLock { $0.errors += errors } }
-            shared.post { $0.completions.append((id, line)) }
-            shared.inFlight.subtract(1, ordering: .acquiringAndReleasing)
-        }
-    }
-
-    private func subscribe(_ connection: Connection, id: JSONValue?, params: [String: JSONValue]) {
-        var types: Set<String> = []
-        if let extra = params.keys.first(where: { $0 != "types" }) {
-            if let id { answerError(connection, id: id, ControlError(.invalidParams, "events.subscribe: unknown parameter '\(Wire.shown(extra))' (it takes types)")) }
-            return
-        }
-        switch params["types"] {
-        case nil, .null?: break
-        case let .array(items)?:
-            for item in items {
-                guard case let .string(type) = item, Wire.eventTypes.contains(type) else {
-                    if let id {
-                        answerError(connection, id: id, ControlError(.invalidParams, "events.subscribe: unknown event type \(Wire.shown(item.jsonText)) (types: \(Wire.eventTypes.joined(separator: ", ")))"))
-                    }
-                    return
-                }
-                types.insert(type)
-            }
-        default:
-            if let id { answerError(connection, id: id, ControlError(.invalidParams, "events.subscribe: 'types' must be a list of event types")) }
-            return
-        }
-        if connection.subscription == nil {
-            subscribers += 1
-            shared.statistics.withLock { $0.subscribers = subscribers }
-        }
-        connection.subscription = types
-        if let id {
-            let listed: JSONValue = types.isEmpty ? .string("all") : .array(types.sorted().map(JSONValue.string))
-            connection.append(Wire.result(id: id, .object(["subscribed": .bool(true), "types": listed])))
-        }
-    }
-
-    private func answerError(_ connection: Connection, id: JSONValue, _ error: ControlError) {
-        shared.statistics.withLock { $0.errors += 1 }
-        connection.append(Wire.error(id: id, error))
-    }
-
-    // MARK: - Events
-
-    private func deliver(type: String, line: [UInt8], now: Double) {
-        for connection in Array(connections.values) {
-            guard let subscription = connection.subscription, subscription.isEmpty || subscription.contains(type) else { continue }
-            if connection.pendingOutput + line.count > configuration.subscriberBacklogBytes {
-                logger.warning("event subscriber not reading: dropped", metadata: ["uid": "\(connection.peer.uid)", "pid": "\(connection.peer.pid)",
-                                                                                   "unread_bytes": "\(connection.pendingOutput)"])
-                closeConnection(connection, reason: nil)
-                shared.statistics.withLock { $0.droppedSubscribers += 1 }
-                continue
-            }
-            connection.output.append(contentsOf: line)
-            settle(connection, now: now)
-        }
-    }
-
     // MARK: - Output and interest
 
     /// Sends what it can, closes a finished connection, and registers the events it now waits for.
-    private func settle(_ connection: Connection, now: Double) {
+    func settle(_ connection: Connection, now: Double) {
         guard connections[connection.id] != nil else { return }
         if connection.pendingOutput > 0 {
             flush(connection)
@@ -577,7 +399,7 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
-    private func flush(_ connection: Connection) {
+    func flush(_ connection: Connection) {
         while connection.pendingOutput > 0 {
             let (sent, error) = connection.output.withUnsafeBytes { bytes in
                 tryCall { send(connection.fd, bytes.baseAddress! + connection.outputStart, connection.pendingOutput, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)) }
@@ -592,7 +414,7 @@ final class EventLoop: @unchecked Sendable {
         connection.compactOutput()
     }
 
-    private func closeConnection(_ connection: Connection, reason: String?) {
+    func closeConnection(_ connection: Connection, reason: String?) {
         guard connections.removeValue(forKey: connection.id) != nil else { return }
         if let reason { logger.warning("control connection closed", metadata: ["uid": "\(connection.peer.uid)", "reason": "\(reason)"]) }
         var unused = epoll_event()
@@ -606,7 +428,7 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
-    private func closeListener() {
+    func closeListener() {
         guard let listener else { return }
         var unused = epoll_event()
         epoll_ctl(epfd, EPOLL_CTL_DEL, listener.fd, &unused)
