@@ -20,6 +20,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "harkd", targets: ["harkd"]),
+        .executable(name: "harkctl", targets: ["harkctl"]),
         .executable(name: "hark-whisper", targets: ["hark-whisper"]),
     ],
     dependencies: [
@@ -37,6 +38,8 @@ let package = Package(
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CPocketSphinx", pkgConfig: "pocketsphinx", providers: [.apt(["libpocketsphinx-dev", "libsphinxbase-dev"])]),
+        // Linux kernel interfaces the Glibc module lacks (epoll, eventfd, accept4, peer credentials).
+        .systemLibrary(name: "CLinuxIO"),
 
         // Kernels: plain synchronous numeric functions (reference + fast), no dependencies.
         .target(name: "HarkKernels", swiftSettings: kernelSettings),
@@ -70,9 +73,16 @@ let package = Package(
         // Stage-2 speech to text: Whisper tiny.en (CTranslate2 model.bin) on the package's kernels.
         .target(name: "HarkWhisper", dependencies: ["HarkKernels"], swiftSettings: kernelSettings),
 
+        // The control socket: JSON-RPC 2.0 over a Unix stream socket (an epoll loop on its own
+        // thread), peer-credential roles, limits; and the client harkctl uses.
+        .target(name: "HarkControl", dependencies: [
+            "HarkDevices", "CLinuxIO",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
         // The daemon: pipeline, events, service wiring.
         .target(name: "HarkDaemon", dependencies: [
-            "HarkAudio", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands", "HarkWhisper",
+            "HarkAudio", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands", "HarkWhisper", "HarkControl",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -85,6 +95,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        .executableTarget(name: "harkctl", dependencies: [
+            "HarkControl",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "hark-whisper", dependencies: [
             "HarkWhisper", "HarkAudio",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -118,6 +132,7 @@ let package = Package(
         .testTarget(name: "HarkCommandsTests", dependencies: ["HarkCommands", "HarkDevices", "HarkAudio", "HarkTestSupport"]),
         .testTarget(name: "HarkWhisperTests", dependencies: ["HarkWhisper", "HarkAudio", "HarkTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "HarkDaemonTests", dependencies: ["HarkDaemon", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands", "HarkWhisper", "HarkTestSupport"]),
+        .testTarget(name: "HarkControlTests", dependencies: ["HarkControl", "HarkDevices", "HarkStore", "HarkTestSupport", .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6]
 )

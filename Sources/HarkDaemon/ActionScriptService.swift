@@ -12,13 +12,13 @@ import ServiceLifecycle
 /// is an `error` event naming the line, and the script goes on.
 public struct ActionScriptService: Service {
     let path: String
-    let dispatcher: ActionDispatcher
+    let submit: ActionSubmitter
     let sink: EventSink
     let logger: Logger
 
-    public init(path: String, dispatcher: ActionDispatcher, sink: EventSink, logger: Logger) {
+    public init(path: String, submit: @escaping ActionSubmitter, sink: EventSink, logger: Logger) {
         self.path = path
-        self.dispatcher = dispatcher
+        self.submit = submit
         self.sink = sink
         self.logger = logger
     }
@@ -37,7 +37,7 @@ public struct ActionScriptService: Service {
             if text.isEmpty || text.hasPrefix("#") { continue }
             do {
                 let request = try Self.request(from: String(text))
-                await dispatcher.submit([request], source: .script)
+                _ = await submit([request], .script, nil)
                 count += 1
             } catch {
                 sink.emit(.error(kind: "actions", message: "\(path == "-" ? "stdin" : path):\(number): \(error)", t: nil))

@@ -8,12 +8,23 @@ import HarkCommands
 import HarkDevices
 import Logging
 import ServiceLifecycle
+import Synchronization
+
+/// How the pipeline hands commands to the devices: runs the requests as one batch from `source` and
+/// returns the results; nil when there is no device catalog. The daemon's goes through its dispatch
+/// gate, so a configuration reload never swaps the dispatcher under a running action.
+public typealias ActionSubmitter = @Sendable (_ requests: [ActionDispatcher.Request], _ source: ActionSource,
+                                              _ since: ContinuousClock.Instant?) async -> [ActionDispatcher.Result]?
 
 /// Runs stage 1 on a dedicated thread: blocking reads from the audio source, 80 ms chunks through the
 /// wake pipeline and, after a wake event, the command stage; events to the sink. Commands go to the
 /// dispatcher as voice actions (stage 1) from a task of their own, so the audio thread never waits
 /// for a device; at end of input, the commands already heard are dispatched before `run` returns. With a file or stdin it runs as fast as it can and returns at end
 /// of input; with a live device it runs until graceful shutdown (SIGINT/SIGTERM) cancels the source.
+///
+/// Other threads talk to the audio thread only through ``status``, ``requestListen(source:)`` and
+/// ``replaceCommands(_:)``, which it picks up at the next chunk. It feeds systemd's watchdog for
+/// every chunk read, so the pings stop when frames stop moving.
 public final class AudioPipelineService: Service, Sendable {
     /// Everything the audio thread touches; only that thread uses it once `run` starts.
     private final class State: @unchecked Sendable {
@@ -26,6 +37,50 @@ public final class AudioPipelineService: Service, Sendable {
         }
     }
 
+    /// A command stage on its way to the audio thread, which owns it from then on.
+    private final class StageBox: @unchecked Sendable {
+        let stage: CommandStage
+        init(_ stage: CommandStage) { self.stage = stage }
+    }
+
+    /// What other threads asked the audio thread to do at its next chunk.
+    private struct Requests {
+        var listen: String?
+        var commands: StageBox?
+    }
+
+    /// What the pipeline is doing, for `status`.
+    public struct Status: Sendable, Equatable {
+        public enum State: String, Sendable { case starting, running, ended, failed }
+        public struct Wake: Sendable, Equatable {
+            public let word: String
+            public let score: Double
+            public let t: Double
+        }
+        public var state = State.starting
+        public var input: String
+        /// Seconds of audio processed.
+        public var seconds = 0.0
+        public var chunks = 0
+        /// Chunks the wake-word models ran on (the others were skipped as silence).
+        public var chunksComputed = 0
+        /// Chunks the voice-activity detector judged speech (nil when it does not gate).
+        public var gateOpenChunks: Int?
+        public var counters = AudioCounters()
+        public var lastFrame: ContinuousClock.Instant?
+        /// An utterance is being captured (after a wake word or `listen`).
+        public var listening = false
+        public var wakes = 0
+        public var lastWake: Wake?
+        public var commands = 0
+        public var rejected = 0
+        /// The command stage exists (harkd runs without --no-commands).
+        public var hasCommands = false
+
+        /// Frames arrived within the last second.
+        public var framesMoving: Bool { lastFrame.map { ContinuousClock.now - $0 < .seconds(1) } ?? false }
+    }
+
     /// A command heard, on its way to the dispatcher.
     struct Heard: Sendable {
         let actions: [Action]
@@ -35,30 +90,54 @@ public final class AudioPipelineService: Service, Sendable {
     private let state: State
     private let sink: EventSink
     private let logger: Logger
-    private let dispatcher: ActionDispatcher?
+    private let submit: ActionSubmitter?
     private let feedback: Feedback?
+    private let notifier: SystemdNotifier?
+    private let statusState: Mutex<Status>
+    private let requests = Mutex(Requests())
 
-    /// `commands` listens after each wake word (nil: wake words only); its actions go to `dispatcher`.
-    public init(source: any AudioSource, pipeline: WakePipeline, commands: CommandStage? = nil, dispatcher: ActionDispatcher? = nil,
-                feedback: Feedback? = nil, sink: EventSink, logger: Logger) {
+    /// `commands` listens after each wake word (nil: wake words only); its actions go to `submit`.
+    /// `input` names the source in `status`.
+    public init(source: any AudioSource, input: String, pipeline: WakePipeline, commands: CommandStage? = nil,
+                submit: ActionSubmitter? = nil, feedback: Feedback? = nil, notifier: SystemdNotifier? = nil,
+                sink: EventSink, logger: Logger) {
         self.state = State(source: source, stage: Stage1(pipeline: pipeline, commands: commands, feedback: feedback, logger: logger))
         self.sink = sink
         self.logger = logger
-        self.dispatcher = dispatcher
+        self.submit = submit
         self.feedback = feedback
+        self.notifier = notifier
+        var status = Status(input: input)
+        status.hasCommands = commands != nil
+        status.gateOpenChunks = pipeline.gates ? 0 : nil
+        statusState = Mutex(status)
+    }
+
+    public var status: Status { statusState.withLock { $0 } }
+
+    /// Push-to-talk: the command stage listens from the next chunk on, as if the wake word had
+    /// fired. False when there is no command stage.
+    public func requestListen(source: String) -> Bool {
+        guard statusState.withLock({ $0.hasCommands }) else { return false }
+        requests.withLock { $0.listen = source }
+        return true
+    }
+
+    /// Hands a command stage built for a new catalog to the audio thread; it takes it at the next
+    /// chunk, or after the command being heard.
+    public func replaceCommands(_ stage: CommandStage) {
+        requests.withLock { $0.commands = StageBox(stage) }
     }
 
     public func run() async throws {
         let source = state.source
         let (heard, commands) = AsyncStream.makeStream(of: Heard.self)
-        let dispatching = Task { [dispatcher, feedback, sink] in
+        let dispatching = Task { [submit, feedback, sink] in
             for await command in heard {
-                guard let dispatcher else {
+                guard let results = await submit?(command.actions.map { ActionDispatcher.Request(action: $0) }, .voice(stage: 1), command.endedAt) else {
                     sink.emit(.error(kind: "commands", message: "no device catalog: the command was not dispatched", t: nil))
                     continue
                 }
-                let results = await dispatcher.submit(command.actions.map { ActionDispatcher.Request(action: $0) }, source: .voice(stage: 1),
-                                                      since: command.endedAt)
                 feedback?.play(results.allSatisfy { $0.status == .ok } ? .confirm : .error)
             }
         }
@@ -67,9 +146,9 @@ public final class AudioPipelineService: Service, Sendable {
         do {
             try await withGracefulShutdownHandler {
                 try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                    startThread { [state, sink, logger] in
+                    startThread { [self] in
                         do {
-                            try Self.loop(state, sink: sink, commands: commands, logger: logger)
+                            try self.loop(commands: commands)
                             continuation.resume()
                         } catch {
                             continuation.resume(throwing: error)
@@ -88,13 +167,56 @@ public final class AudioPipelineService: Service, Sendable {
         if let failure { throw failure }
     }
 
-    private static func loop(_ state: State, sink: EventSink, commands: AsyncStream<Heard>.Continuation,
-                             logger: Logger) throws {
+    /// Applies what other threads asked for (before the chunk is processed).
+    private func takeRequests() -> [Stage1.Output] {
+        let pending = requests.withLock { requests -> Requests in
+            defer { requests.listen = nil }
+            return requests
+        }
+        if let box = pending.commands, state.stage.replaceCommands(box.stage) {
+            requests.withLock { if $0.commands === box { $0.commands = nil } }
+            statusState.withLock { $0.hasCommands = true }
+            logger.info("command stage replaced (configuration reloaded)")
+        }
+        guard let source = pending.listen, let output = state.stage.listenNow(source: source) else { return [] }
+        return [output]
+    }
+
+    /// Records a chunk's results in the status.
+    private func account(_ outputs: [Stage1.Output]) {
+        let pipeline = state.pipeline
+        let counters = state.source.counters
+        let listening = state.stage.commands?.isListening ?? false
+        statusState.withLock { status in
+            status.state = .running
+            status.seconds = pipeline.time
+            status.chunks = pipeline.engine.chunkIndex
+            status.chunksComputed = pipeline.engine.chunksComputed
+            if pipeline.gates { status.gateOpenChunks = pipeline.activity.openChunks }
+            status.counters = counters
+            status.lastFrame = .now
+            status.listening = listening
+            for output in outputs {
+                switch output {
+                case let .event(.wake(word, score, t)):
+                    status.wakes += 1
+                    status.lastWake = Status.Wake(word: word, score: score, t: t)
+                case .event(.rejected): status.rejected += 1
+                case .command: status.commands += 1
+                default: break
+                }
+            }
+        }
+    }
+
+    private func loop(commands: AsyncStream<Heard>.Continuation) throws {
         let chunkSamples = 1280
         let chunk = UnsafeMutableBufferPointer<Int16>.allocate(capacity: chunkSamples)
         defer { chunk.deallocate() }
         var filled = 0
+        var live = false
         let started = ContinuousClock.now
+        let sink = self.sink
         func deliver(_ outputs: [Stage1.Output]) {
             for output in outputs {
                 switch output {
@@ -108,6 +230,7 @@ public final class AudioPipelineService: Service, Sendable {
             do {
                 n = try state.source.read(into: UnsafeMutableBufferPointer(rebasing: chunk[filled...]))
             } catch {
+                statusState.withLock { $0.state = .failed }
                 sink.emit(.error(kind: "audio", message: "\(error)", t: state.pipeline.time))
                 throw error
             }
@@ -115,9 +238,21 @@ public final class AudioPipelineService: Service, Sendable {
             filled += n
             guard filled == chunkSamples else { continue }
             filled = 0
-            deliver(state.stage.process(UnsafeBufferPointer(chunk)))
+            if !live {
+                live = true
+                notifier?.markLive(.audio)
+            }
+            notifier?.watchdog()
+            let requested = takeRequests()
+            deliver(requested)
+            let outputs = state.stage.process(UnsafeBufferPointer(chunk))
+            account(requested + outputs)
+            deliver(outputs)
         }
-        deliver(state.stage.finish())
+        let last = state.stage.finish()
+        account(last)
+        statusState.withLock { $0.state = .ended; $0.listening = false }
+        deliver(last)
         let audio = state.pipeline.time
         let elapsed = started.duration(to: .now)
         let pipeline = state.pipeline

@@ -13,6 +13,12 @@ import Yams
 ///     database: /var/lib/hark/hark.sqlite
 ///     mqtt: {host: 127.0.0.1, port: 1883, client_id: hark, username: hark, password_file: /etc/hark/mqtt-password, keepalive: 30}
 ///     feedback: {device: "plughw:1,0", wake: true, confirm: true, error: true}   # or false: no sounds
+///     control:                         # the control socket (harkctl); socket: none switches it off
+///       socket: /run/hark/control.sock
+///       group: hark                    # the socket's group (default: harkd's own)
+///       roles: {hark: [read, control], hark-viewers: [read]}   # group → roles
+///       max_connections: 64
+///       requests_per_second: 50        # per connection, bursts of twice that
 ///     log_level: info
 public struct DaemonConfig: Sendable, Equatable {
     public var input: String?
@@ -25,7 +31,26 @@ public struct DaemonConfig: Sendable, Equatable {
     public var database: String?
     public var mqtt = MQTT()
     public var feedback = FeedbackOptions()
+    public var control = Control()
     public var logLevel: String?
+
+    /// The `control:` section.
+    public struct Control: Sendable, Equatable {
+        /// A path, or "none".
+        public var socket: String?
+        public var group: String?
+        /// Group name (or number) → role names, in file order.
+        public var roles: [(group: String, roles: [String])] = []
+        public var maxConnections: Int?
+        public var requestsPerSecond: Double?
+        public init() {}
+
+        public static func == (lhs: Control, rhs: Control) -> Bool {
+            lhs.socket == rhs.socket && lhs.group == rhs.group && lhs.maxConnections == rhs.maxConnections
+                && lhs.requestsPerSecond == rhs.requestsPerSecond
+                && lhs.roles.map(\.group) == rhs.roles.map(\.group) && lhs.roles.map(\.roles) == rhs.roles.map(\.roles)
+        }
+    }
 
     public struct MQTT: Sendable, Equatable {
         public var host: String?
@@ -82,7 +107,7 @@ struct ConfigReader: YAMLNodeReader {
         var config = DaemonConfig()
         guard let root = try compose(yaml) else { return config }
         let top = try fields(root, "the configuration", allowed: [
-            "input", "events", "models", "wake_words", "refractory", "gate", "catalog", "database", "mqtt", "feedback", "log_level",
+            "input", "events", "models", "wake_words", "refractory", "gate", "catalog", "database", "mqtt", "feedback", "control", "log_level",
         ])
         func text(_ key: String) throws(DeviceError) -> String? {
             guard let node = top[key] else { return nil }
@@ -143,6 +168,52 @@ struct ConfigReader: YAMLNodeReader {
                 if let node = feedback["error"] { config.feedback.error = try bool(node, "feedback.error") }
             }
         }
+        if let node = top["control"] { config.control = try readControl(node) }
         return config
+    }
+
+    func readControl(_ node: Node) throws(DeviceError) -> DaemonConfig.Control {
+        var control = DaemonConfig.Control()
+        let members = try fields(node, "control", allowed: ["socket", "group", "roles", "max_connections", "requests_per_second"])
+        if let node = members["socket"] {
+            let value = try scalar(node, "control.socket")
+            guard value == "none" || (value.hasPrefix("/") && value.utf8.count < 108 && !Self.hasControl(value)) else {
+                throw error(node, "control.socket", "must be an absolute path of at most 107 bytes, or none")
+            }
+            control.socket = value
+        }
+        if let node = members["group"] {
+            let value = try scalar(node, "control.group")
+            guard !value.isEmpty, !Self.hasControl(value), !value.contains(" ") else { throw error(node, "control.group", "must be a group name or number") }
+            control.group = value
+        }
+        if let node = members["roles"] {
+            for (group, rolesNode) in try pairs(node, "control.roles") {
+                guard !group.isEmpty, !Self.hasControl(group), !group.contains(" ") else {
+                    throw error(rolesNode, "control.roles", "'\(Self.escaped(group))' is not a group name or number")
+                }
+                let names: [String]
+                if case .scalar = rolesNode {
+                    names = [try scalar(rolesNode, "control.roles.\(group)")]
+                } else {
+                    names = try sequence(rolesNode, "control.roles.\(group)").map { (item: Node) throws(DeviceError) in try scalar(item, "control.roles.\(group)") }
+                }
+                for name in names where !["read", "control"].contains(name) {
+                    throw error(rolesNode, "control.roles.\(group)", "unknown role '\(Self.escaped(name))' (roles: read, control)")
+                }
+                control.roles.append((group, names))
+            }
+        }
+        if let node = members["max_connections"] {
+            let value = try number(node, "control.max_connections")
+            guard value == value.rounded(), (1...4096).contains(value) else { throw error(node, "control.max_connections", "must be 1–4096") }
+            control.maxConnections = Int(value)
+        }
+        if let node = members["requests_per_second"] {
+            let value = try number(node, "control.requests_per_second")
+            guard value >= 1, value <= 100_000 else { throw error(node, "control.requests_per_second", "must be 1–100000") }
+            control.requestsPerSecond = value
+        }
+        return control
     }
 }

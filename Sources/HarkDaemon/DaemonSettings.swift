@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import HarkCommands
+import HarkControl
 import HarkDevices
 import HarkStore
 import Logging
@@ -23,8 +24,50 @@ public struct DaemonSettings: Sendable {
     /// The default second-pass model directory when it was not there (for a notice at start).
     public var secondPassMissing: String?
     public var feedback = Feedback.Configuration.disabled
+    /// The control socket; nil: none.
+    public var control: ControlSettings?
 
     public init() {}
+}
+
+/// The control socket's settings: where, the limits, and which groups get which roles.
+public struct ControlSettings: Sendable, Equatable {
+    public var server: ControlServer.Configuration
+    /// Group name or number → roles, in the order configured.
+    public var roles: [GroupRoles] = []
+
+    public struct GroupRoles: Sendable, Equatable {
+        public var group: String
+        public var roles: Set<Role>
+        public init(group: String, roles: Set<Role>) {
+            self.group = group
+            self.roles = roles
+        }
+    }
+
+    public init(path: String) { server = ControlServer.Configuration(path: path) }
+
+    /// Root and harkd's own user get every role; each configured group what it is given. A group
+    /// that does not exist is an error.
+    public func policy() throws(DaemonError) -> AccessPolicy {
+        var groupRoles: [UInt32: Set<Role>] = [:]
+        for entry in roles {
+            guard let gid = Self.groupID(entry.group) else {
+                throw DaemonError("control.roles: group '\(entry.group)' does not exist (create it, or remove it from control.roles)")
+            }
+            groupRoles[gid, default: []].formUnion(entry.roles)
+        }
+        return AccessPolicy(fullAccessUIDs: [0, geteuid()], groupRoles: groupRoles)
+    }
+
+    static func groupID(_ name: String) -> UInt32? {
+        if let number = UInt32(name) { return number }
+        var entry = group()
+        var buffer = [CChar](repeating: 0, count: 16_384)
+        var result: UnsafeMutablePointer<group>?
+        guard getgrnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return entry.gr_gid
+    }
 }
 
 public struct DeviceSettings: Sendable {
@@ -40,12 +83,7 @@ extension DeviceRuntime {
     /// Loads the catalog, opens the database and builds the transports the catalog uses; nil when no
     /// catalog was named and the default `devices` directory does not exist.
     public static func open(_ settings: DeviceSettings, sink: EventSink, logger: Logger) throws -> DeviceRuntime? {
-        let path: String
-        if let named = settings.catalog {
-            path = named
-        } else if access("devices", F_OK) == 0 {
-            path = "devices"
-        } else {
+        guard let path = catalogPath(settings) else {
             logger.notice("no device catalog (no --catalog and no ./devices): actions are disabled")
             return nil
         }
@@ -54,9 +92,47 @@ extension DeviceRuntime {
         let store: Store
         do { store = try Store(path: settings.database) } catch { throw DaemonError(error.description) }
         logger.info("devices", metadata: ["catalog": "\(path)", "devices": "\(catalog.devices.count)", "database": "\(settings.database)"])
-        return try DeviceRuntime(catalog: catalog, store: store, dryRun: settings.dryRun, sink: sink, logger: logger) { observer in
+        return try DeviceRuntime(catalog: catalog, catalogPath: path, store: store, dryRun: settings.dryRun, sink: sink, logger: logger) { observer in
             try makeTransports(catalog: catalog, store: store, settings: settings, sink: sink, observer: observer, logger: logger)
         }
+    }
+
+    /// The catalog named in the settings, else `devices` when it exists; nil: no catalog.
+    public static func catalogPath(_ settings: DeviceSettings) -> String? {
+        if let named = settings.catalog { return named }
+        return access("devices", F_OK) == 0 ? "devices" : nil
+    }
+
+    /// A runtime for a new catalog (and MQTT settings) over the same database and device states:
+    /// everything is read and checked and the transports are built, none started. Throws, with
+    /// nothing changed, when the catalog or the transports' settings are wrong.
+    public static func reopen(_ settings: DeviceSettings, replacing old: DeviceRuntime, sink: EventSink, logger: Logger) throws -> DeviceRuntime {
+        guard let path = catalogPath(settings) else { throw DaemonError("no device catalog is configured any more (catalog:, or ./devices)") }
+        let catalog: Catalog
+        do { catalog = try Catalog.load(path: path) } catch { throw DaemonError(error.description) }
+        return try DeviceRuntime(catalog: catalog, catalogPath: path, store: old.store, states: old.states, dryRun: settings.dryRun,
+                                 sink: sink, logger: logger) { observer in
+            try makeTransports(catalog: catalog, store: old.store, settings: settings, sink: sink, observer: observer, logger: logger)
+        }
+    }
+
+    /// `ReadWritePaths=` for the unit: the directories of the catalog's file-transport paths, which
+    /// `ProtectSystem=strict` would otherwise leave read-only (systemd/README in the repository).
+    public static func readWritePaths(_ settings: DeviceSettings) throws -> [String] {
+        guard let path = catalogPath(settings) else { return [] }
+        let catalog: Catalog
+        do { catalog = try Catalog.load(path: path) } catch { throw DaemonError(error.description) }
+        var paths: [String] = []
+        for device in catalog.devices {
+            guard case let .file(spec) = device.transport else { continue }
+            // The real file behind /sys/class/... links, which is what the mount namespace must open up.
+            let resolved = realpath(spec.path, nil).map { pointer in
+                defer { free(pointer) }
+                return String(cString: pointer)
+            } ?? spec.path
+            if !paths.contains(resolved) { paths.append(resolved) }
+        }
+        return paths
     }
 
     /// One transport per kind the catalog uses. In dry-run only the speaker is built, without audio

@@ -7,16 +7,20 @@ import ServiceLifecycle
 /// with every report turned into an event.
 public final class DeviceRuntime: Sendable {
     public let catalog: Catalog
+    /// Where the catalog was read from.
+    public let catalogPath: String
     public let store: Store
     public let states: DeviceStates
     public let dispatcher: ActionDispatcher
 
-    /// `transports` are built by the caller from the catalog (one per kind in use).
-    public init(catalog: Catalog, store: Store, dryRun: Bool, sink: EventSink, logger: Logger,
-                transports: (_ states: @escaping StateObserver) throws -> [any Transport]) throws {
+    /// `transports` are built by the caller from the catalog (one per kind in use). `states`: the
+    /// device states of the runtime this one replaces (a reload), else new ones from the store.
+    public init(catalog: Catalog, catalogPath: String = "", store: Store, states: DeviceStates? = nil, dryRun: Bool, sink: EventSink,
+                logger: Logger, transports: (_ states: @escaping StateObserver) throws -> [any Transport]) throws {
         self.catalog = catalog
+        self.catalogPath = catalogPath
         self.store = store
-        let states = DeviceStates(store: store, logger: logger) { update in
+        let states = states ?? DeviceStates(store: store, logger: logger) { update in
             sink.emit(.state(device: update.device, stateJSON: JSONValue.object(update.values).jsonText, origin: update.origin))
         }
         self.states = states
@@ -47,16 +51,4 @@ extension Event {
 
 extension ActionSource {
     var stage: Int? { if case let .voice(stage) = self { stage } else { nil } }
-}
-
-/// Keeps the transports up until graceful shutdown, then stops them (the caller starts them with
-/// `dispatcher.start()` before the service group runs, so actions can flow from the first moment).
-public struct DispatcherService: Service {
-    let dispatcher: ActionDispatcher
-    public init(dispatcher: ActionDispatcher) { self.dispatcher = dispatcher }
-
-    public func run() async throws {
-        try? await gracefulShutdown()
-        await dispatcher.shutdown()
-    }
 }

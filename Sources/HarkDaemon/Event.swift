@@ -23,6 +23,25 @@ public enum Event: Sendable, Equatable {
     case state(device: String, stateJSON: String, origin: String)
     /// A timer of the speaker: `{"type":"timer","id":…,"state":"started|rang|cancelled|missed","seconds":…}`.
     case timer(id: String, state: String, seconds: Int)
+    /// Push-to-talk: the command stage listens as if the wake word had fired at `t`:
+    /// `{"type":"listen","source":"socket","t":12.4}`.
+    case listen(source: String, t: Double)
+
+    /// The event's `type`.
+    public var type: String {
+        switch self {
+        case .wake: "wake"
+        case .utterance: "utterance"
+        case .transcript: "transcript"
+        case .rejected: "rejected"
+        case .error: "error"
+        case .actions: "actions"
+        case .refused: "refused"
+        case .state: "state"
+        case .timer: "timer"
+        case .listen: "listen"
+        }
+    }
 
     /// One action of an `actions` event: the action as JSON plus its journal id, status and detail.
     public struct ActionOutcome: Sendable, Equatable {
@@ -66,6 +85,8 @@ public enum Event: Sendable, Equatable {
             return #"{"type":"state","device":\#(Self.quote(device)),"state":\#(stateJSON),"origin":\#(Self.quote(origin))}"#
         case let .timer(id, state, seconds):
             return #"{"type":"timer","id":\#(Self.quote(id)),"state":\#(Self.quote(state)),"seconds":\#(seconds)}"#
+        case let .listen(source, t):
+            return #"{"type":"listen","source":\#(Self.quote(source)),"t":\#(Self.number(t, digits: 3))}"#
         }
     }
 

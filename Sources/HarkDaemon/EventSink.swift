@@ -5,11 +5,13 @@ import Darwin
 #endif
 import Synchronization
 
-/// Where events go: one JSON object per line, each written whole with one `write`, from any thread.
+/// Where events go: one JSON object per line, each written whole with one `write`, from any thread;
+/// and to the observers (the control socket's subscribers, systemd's STATUS=), which must not block.
 public final class EventSink: Sendable {
     /// The file descriptor, or -1 to drop events; guarded so lines never interleave.
     private let fd: Mutex<Int32>
     private let ownsDescriptor: Bool
+    private let observers = Mutex<[@Sendable (Event) -> Void]>([])
 
     /// `destination`: "-" for standard output, a path to append to, or nil to drop events.
     public init(destination: String?) throws {
@@ -34,7 +36,17 @@ public final class EventSink: Sendable {
         if ownsDescriptor { fd.withLock { _ = close($0) } }
     }
 
+    /// `observer` sees every event from now on, on the thread that emits it: it must return quickly.
+    public func observe(_ observer: @escaping @Sendable (Event) -> Void) {
+        observers.withLock { $0.append(observer) }
+    }
+
     public func emit(_ event: Event) {
+        writeLine(event)
+        for observer in observers.withLock({ $0 }) { observer(event) }
+    }
+
+    private func writeLine(_ event: Event) {
         var line = event.jsonLine + "\n"
         fd.withLock { descriptor in
             guard descriptor >= 0 else { return }

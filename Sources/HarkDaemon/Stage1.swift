@@ -14,7 +14,8 @@ public final class Stage1 {
     }
 
     public let pipeline: WakePipeline
-    public let commands: CommandStage?
+    /// Replaced by ``replaceCommands(_:)`` after a configuration reload.
+    public private(set) var commands: CommandStage?
     private let feedback: Feedback?
     private let logger: Logger
 
@@ -41,6 +42,23 @@ public final class Stage1 {
             }
         }
         return outputs + translate(heard)
+    }
+
+    /// Push-to-talk: the command stage listens from the next chunk on, as after a wake word. Nil
+    /// (nothing happens) when there is no command stage or it is already listening.
+    public func listenNow(source: String) -> Output? {
+        guard let commands, !commands.isListening else { return nil }
+        feedback?.play(.wake)
+        commands.listen(at: pipeline.time)
+        return .event(.listen(source: source, t: pipeline.time))
+    }
+
+    /// Takes a command stage built for a new catalog; false (keep trying) while a command is being
+    /// heard, so that utterance ends with the grammar it began with.
+    public func replaceCommands(_ stage: CommandStage) -> Bool {
+        guard commands?.isListening != true else { return false }
+        commands = stage
+        return true
     }
 
     /// The end of the input: a command being spoken ends here.

@@ -96,6 +96,17 @@ extension Store {
         }
     }
 
+    /// Journal entries newest first: at most `limit`, created at or after `since` (seconds since
+    /// 1970) and for `device` when given.
+    public func journal(limit: Int, since: Double? = nil, device: String? = nil) throws(StoreError) -> [JournalEntry] {
+        try read("journal query") { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM action WHERE (?1 IS NULL OR created_at >= ?1) AND (?2 IS NULL OR device = ?2)
+                ORDER BY created_at DESC, rowid DESC LIMIT ?3
+                """, arguments: [since, device, limit]).map(Self.entry(from:))
+        }
+    }
+
     public func actionCount(status: Status? = nil) throws(StoreError) -> Int {
         try read("journal count") { db in
             if let status {

@@ -71,6 +71,12 @@ public final class Store: Sendable {
         }
     }
 
+    /// Closes the database cleanly (the WAL checkpointed); any later use fails with an error.
+    public func close() throws(StoreError) {
+        do { try queue.close() }
+        catch { throw StoreError(.write, "cannot close the database: \(StoreError.describe(error))") }
+    }
+
     /// Seconds since 1970, the time unit of every table.
     public static func now() -> Double { Date().timeIntervalSince1970 }
 

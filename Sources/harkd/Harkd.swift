@@ -2,12 +2,10 @@ import ArgumentParser
 #if canImport(Glibc)
 import Glibc
 #endif
-import HarkAudio
 import HarkCommands
+import HarkControl
 import HarkDaemon
-import HarkDevices
 import Logging
-import ServiceLifecycle
 
 @main
 struct Harkd: AsyncParsableCommand {
@@ -19,7 +17,9 @@ struct Harkd: AsyncParsableCommand {
             harkd --input clip.wav --dry-run --events -  process a recording as fast as possible, then exit
             harkd --config /etc/hark/harkd.yaml          run the service
             harkd --input none --actions morning.jsonl   dispatch a script of actions, then exit
-            """
+            harkd --socket /run/hark/control.sock ...    serve harkctl on a control socket
+            """,
+        version: harkVersion
     )
 
     @Option(help: "A configuration file (YAML); the options below override it.")
@@ -76,47 +76,31 @@ struct Harkd: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. Default info.")
     var logLevel: Logger.Level?
 
+    @Option(help: "The control socket for harkctl: a path, or none. Default control.socket of the config, else $RUNTIME_DIRECTORY/control.sock under systemd, else none.")
+    var socket: String?
+
+    @Flag(help: "Print the ReadWritePaths= drop-in for the catalog's file-transport paths (see systemd/README.md), then exit.")
+    var printReadWritePaths = false
+
     func run() async throws {
         do {
             let settings = try resolve()
+            if printReadWritePaths {
+                let paths = try DeviceRuntime.readWritePaths(settings.devices)
+                print("# harkd.service drop-in: the catalog's file-transport paths, writable despite ProtectSystem=strict")
+                print("[Service]")
+                for path in paths { print("ReadWritePaths=\(path)") }
+                return
+            }
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardError(label: label)
                 handler.logLevel = settings.logLevel
                 return handler
             }
             let logger = Logger(label: "harkd")
-            let sink = try EventSink(destination: settings.events)
-            var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-
-            let devices = try DeviceRuntime.open(settings.devices, sink: sink, logger: logger)
-            if let devices {
-                try await devices.dispatcher.start()
-                services.append(.init(service: DispatcherService(dispatcher: devices.dispatcher)))
-            }
-            if let script = settings.actions {
-                guard let devices else { throw DaemonError("--actions needs a device catalog (--catalog)") }
-                services.append(.init(service: ActionScriptService(path: script, dispatcher: devices.dispatcher, sink: sink, logger: logger),
-                                      successTerminationBehavior: settings.input == nil ? .gracefullyShutdownGroup : .ignore))
-            }
-            if let input = settings.input {
-                let pipeline = try WakePipeline(configuration: settings.wake, logger: logger)
-                let commands = try settings.commands.map { configuration in
-                    guard let devices else { throw DaemonError("commands need a device catalog (--catalog), or --no-commands") }
-                    return try CommandStage.build(catalog: devices.catalog, configuration: configuration, secondPass: settings.secondPass, logger: logger)
-                }
-                if let missing = settings.secondPassMissing, commands != nil {
-                    logger.notice("no Whisper model at \(missing) (make models): commands by the first pass alone")
-                }
-                let feedback = settings.feedback.enabled ? Feedback(configuration: settings.feedback, logger: logger) : nil
-                let source = try openAudioSource(try AudioInput(parsing: input), logger: logger)
-                logger.info("listening", metadata: ["input": "\(input)", "wake_words": "\(settings.wake.wakeWords.map(\.word))",
-                                                    "commands": "\(commands != nil)", "dry_run": "\(dryRun)"])
-                services.append(.init(service: AudioPipelineService(source: source, pipeline: pipeline, commands: commands,
-                                                                    dispatcher: devices?.dispatcher, feedback: feedback, sink: sink, logger: logger),
-                                      successTerminationBehavior: .gracefullyShutdownGroup))
-            }
-            let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            try await group.run()
+            // config.reload reads the file again, with the same command line over it.
+            let daemon = try Daemon(settings: settings, logger: logger, reload: { [self] in try self.resolve() })
+            try await daemon.run()
         } catch {
             var line = "harkd: \(Self.oneLine(error))\n"
             line.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
@@ -132,8 +116,9 @@ struct Harkd: AsyncParsableCommand {
         settings.input = inputName == "none" ? nil : inputName
         settings.events = events ?? file.events
         settings.actions = actions
-        guard settings.input != nil || settings.actions != nil else {
-            throw DaemonError("--input none needs --actions: there is nothing to do")
+        settings.control = try resolveControl(file.control)
+        guard settings.input != nil || settings.actions != nil || settings.control != nil || printReadWritePaths else {
+            throw DaemonError("--input none needs --actions or a control socket (--socket): there is nothing to do")
         }
         guard !(settings.input == "-" && settings.actions == "-") else {
             throw DaemonError("--input - and --actions - cannot both read standard input: give the actions as a file")
@@ -187,6 +172,25 @@ struct Harkd: AsyncParsableCommand {
             if parts.count == 2 { settings.devices.mqtt.port = Int(parts[1]) }
         }
         return settings
+    }
+
+    /// The control socket: --socket, else the config's control.socket, else the service's runtime directory.
+    func resolveControl(_ file: DaemonConfig.Control) throws -> ControlSettings? {
+        let runtimeDirectory = getenv("RUNTIME_DIRECTORY").map { String(cString: $0).split(separator: ":").first.map(String.init) ?? "" }
+        let path = socket ?? file.socket ?? runtimeDirectory.flatMap { $0.isEmpty ? nil : "\($0)/control.sock" } ?? "none"
+        guard path != "none" else { return nil }
+        guard path.hasPrefix("/"), path.utf8.count < 108 else {
+            throw DaemonError("--socket '\(path)': expected an absolute path of at most 107 bytes, or none")
+        }
+        var control = ControlSettings(path: path)
+        control.server.group = file.group
+        if let maxConnections = file.maxConnections { control.server.maxConnections = maxConnections }
+        if let rate = file.requestsPerSecond {
+            control.server.requestsPerSecond = rate
+            control.server.burst = 2 * rate
+        }
+        control.roles = file.roles.map { ControlSettings.GroupRoles(group: $0.group, roles: Set($0.roles.compactMap(Role.init(rawValue:)))) }
+        return control
     }
 
     static func seconds(_ option: String, _ value: Double?, _ range: ClosedRange<Double>) throws -> Double? {

@@ -270,7 +270,7 @@ func headWithUnsupportedOperator() throws -> Data {
 
     @Test func givenNoInputAndNoActions_thenOneLineAndExit1() throws {
         let run = try harkd(["--input", "none"])
-        #expect(run.status == 1 && run.stderr == "harkd: --input none needs --actions: there is nothing to do\n")
+        #expect(run.status == 1 && run.stderr == "harkd: --input none needs --actions or a control socket (--socket): there is nothing to do\n", "\(run.stderr)")
     }
 
     @Test func givenAudioAndActionsBothOnStdin_thenOneLineAndExit1() throws {

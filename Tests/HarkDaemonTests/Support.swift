@@ -5,7 +5,7 @@ enum Repo {
     static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let models = root.appendingPathComponent("models").path
     static let testData = root.appendingPathComponent("build/testdata")
-    static let harkd = root.appendingPathComponent(".build/release/harkd").path
+    static let harkd = productsDirectory + "/harkd"
 }
 
 /// The test-audio manifest written by tools/gen_test_audio.py.
@@ -96,10 +96,12 @@ final class ReadAll: @unchecked Sendable {
     }
 }
 
-/// Runs blocking work (waiting for a child process, sleeping) on a Dispatch thread, so it never holds
-/// a thread of Swift's cooperative pool that async code in the same test run needs.
+/// Runs blocking work (waiting for a child process, sleeping) on a thread of its own, so it never
+/// holds a thread of Swift's cooperative pool that async code in the same test run needs. (Not
+/// Dispatch's global queue: on Linux it has about one thread per core and adds more only about once
+/// a second when they all block.)
 func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+        Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }

@@ -9,6 +9,16 @@ public let repositoryRoot: String = {
     return parts.joined(separator: "/")
 }()
 
+/// Where the package's executables (harkd, harkctl) were built: beside the running test bundle, so
+/// tests use the build they belong to whatever `--scratch-path` made it.
+public let productsDirectory: String = {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    guard count > 0 else { return repositoryRoot + "/.build/release" }
+    let path = String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
+}()
+
 /// A new empty directory under /tmp for one test.
 public func makeTemporaryDirectory(_ prefix: String = "hark-test") -> String {
     var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
