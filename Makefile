@@ -30,7 +30,7 @@ SYSUSERSDIR := $(PREFIX)/lib/sysusers.d
 DATADIR := $(PREFIX)/share/hark
 DOCDIR := $(PREFIX)/share/doc/hark
 CONFDIR := /etc/hark
-MODEL_FILES := $(shell cut -d' ' -f3 models/manifest.sha256 2>/dev/null | xargs -n1 basename 2>/dev/null)
+MODEL_FILES := $(shell cut -d' ' -f3 models/manifest.sha256 2>/dev/null | sed 's|^models/||')
 
 # Debian packages: build (ALSA, SQLite, libmosquitto, libcurl, PocketSphinx and its en-us model), tests (the mosquitto broker; gcc
 # builds the virtual ALSA mixer plugin), test audio (espeak-ng, flite, sox, Python venv for Piper and
@@ -47,7 +47,7 @@ run: deps models build demo-audio demo
 # wake-word suites hold both of its threads for tens of seconds, which would starve their waits.
 # The spoken-command accuracy suite and the Whisper suites keep both cores busy for minutes: they run
 # last, on their own.
-HEAVY_SUITES := CommandAccuracyTests|ParityTests|WhisperTranscriberTests
+HEAVY_SUITES := CommandAccuracyTests|WhisperParityTests|WhisperTranscriberTests
 TIMED_SUITES := FeedbackTests|ExecTransportTests|HomeAssistantTransportTests|SpeakerTransportTests|PlaybackTests|MQTTBrokerTests|HarkdMQTTTests|JournalCrashTests|ControlServerTests|ControlFloodTests|SystemdNotifyTests
 
 test: deps models venv test-data command-audio
@@ -69,6 +69,7 @@ models:
 build:
 	$(SWIFT) build $(SWIFT_FLAGS) --product harkd
 	$(SWIFT) build $(SWIFT_FLAGS) --product harkctl
+	$(SWIFT) build $(SWIFT_FLAGS) --product hark-whisper
 
 # The service (systemd/README.md). The unit and the config name /usr/local; they are installed with
 # PREFIX's paths. An existing configuration or catalog is kept. A catalog with file-transport
@@ -76,13 +77,14 @@ build:
 install: build models install-files
 
 install-files:
-	@test -x $(BIN)/harkd -a -x $(BIN)/harkctl || { echo "install: no $(BIN)/harkd or $(BIN)/harkctl; run make build (or set BIN)"; exit 1; }
+	@test -x $(BIN)/harkd -a -x $(BIN)/harkctl -a -x $(BIN)/hark-whisper || { echo "install: no $(BIN)/harkd, $(BIN)/harkctl or $(BIN)/hark-whisper; run make build (or set BIN)"; exit 1; }
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(DATADIR)/models $(DESTDIR)$(DOCDIR) $(DESTDIR)$(CONFDIR)/devices
-	install -m 0755 $(BIN)/harkd $(BIN)/harkctl $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(BIN)/harkd $(BIN)/harkctl $(BIN)/hark-whisper $(DESTDIR)$(BINDIR)/
 	sed 's|/usr/local|$(PREFIX)|g' systemd/harkd.service > $(DESTDIR)$(UNITDIR)/harkd.service && chmod 0644 $(DESTDIR)$(UNITDIR)/harkd.service
 	install -m 0644 systemd/harkd-retry.timer $(DESTDIR)$(UNITDIR)/harkd-retry.timer
 	install -m 0644 systemd/hark.sysusers $(DESTDIR)$(SYSUSERSDIR)/hark.conf
-	install -m 0644 $(addprefix models/,$(MODEL_FILES)) models/manifest.sha256 $(DESTDIR)$(DATADIR)/models/
+	for f in $(MODEL_FILES); do install -D -m 0644 models/$$f $(DESTDIR)$(DATADIR)/models/$$f || exit 1; done
+	install -m 0644 models/manifest.sha256 $(DESTDIR)$(DATADIR)/models/
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	install -m 0644 devices/README.md $(DESTDIR)$(DOCDIR)/devices.md
 	install -m 0644 systemd/README.md $(DESTDIR)$(DOCDIR)/systemd.md
@@ -98,7 +100,7 @@ install-files:
 
 # Removes what install put there; a configuration or catalog that was edited is kept.
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/harkd $(DESTDIR)$(BINDIR)/harkctl
+	rm -f $(DESTDIR)$(BINDIR)/harkd $(DESTDIR)$(BINDIR)/harkctl $(DESTDIR)$(BINDIR)/hark-whisper
 	rm -f $(DESTDIR)$(UNITDIR)/harkd.service $(DESTDIR)$(UNITDIR)/harkd-retry.timer $(DESTDIR)$(UNITDIR)/harkd.service.d/10-catalog-paths.conf
 	rm -f $(DESTDIR)$(SYSUSERSDIR)/hark.conf
 	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)

@@ -119,10 +119,12 @@ public final class CommandStage {
     public func process(_ chunk: UnsafeBufferPointer<Int16>, chunkStart: Double, activity: UInt64) -> [Output] {
         defer { remember(chunk) }
         guard var capture else {
-            idleSamples += chunk.count
-            if idleSamples >= Int(VoiceActivityGate.sampleRate), let idle = secondPass?.idle {
-                idleSamples = 0
-                idle()
+            if let idle = secondPass?.idle {
+                idleSamples += chunk.count
+                if idleSamples >= Int(VoiceActivityGate.sampleRate) {
+                    idleSamples -= Int(VoiceActivityGate.sampleRate)
+                    idle()
+                }
             }
             return []
         }

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// How far a text is from being a sentence of a grammar.
 public enum TextViability: Sendable, Equatable {
     /// No continuation of it is a sentence.
@@ -86,9 +82,6 @@ extension WhisperTranscriber {
                 }
             }
             next.sort { $0.score > $1.score }
-            if getenv("HARK_DEBUG_CONSTRAINED") != nil {
-                print("step: live \(live.map { "'\(vocabulary.text($0.tokens))' \($0.score)" }) next \(next.map { "\($0.from):'\(vocabulary.text([$0.token]))' \($0.score)" }) finished \(finished.map { "'\(vocabulary.text($0.tokens))' \($0.score)" })")
-            }
             // A hypothesis worse than the best finished one cannot overtake it: scores only fall.
             let bar = finished.map(\.score).max() ?? -.infinity
             var kept: [Hypothesis] = []

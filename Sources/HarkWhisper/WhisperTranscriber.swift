@@ -35,9 +35,12 @@ public struct WhisperTranscriber: Sendable {
     public struct Options: Sendable {
         public var threads: Int
         public var audioContext: AudioContext
-        public init(threads: Int = 1, audioContext: AudioContext = .present) {
+        /// Drop windows Whisper judges silent (faster-whisper's default; its fixtures turn it off).
+        public var skipsSilence: Bool
+        public init(threads: Int = 1, audioContext: AudioContext = .full, skipsSilence: Bool = true) {
             self.threads = max(1, threads)
             self.audioContext = audioContext
+            self.skipsSilence = skipsSilence
         }
     }
 
@@ -51,10 +54,14 @@ public struct WhisperTranscriber: Sendable {
 
         /// Mean token log-probability, the end of text included (faster-whisper's `avg_logprob`
         /// without its length penalty); 0 for an empty transcript.
-        public init(text: String, tokens: [Int], logProbabilities: [Float]) {
+        /// Whisper's probability that the window holds no speech (0 when not computed).
+        public var noSpeechProbability: Float
+
+        public init(text: String, tokens: [Int], logProbabilities: [Float], noSpeechProbability: Float = 0) {
             self.text = text
             self.tokens = tokens
             self.logProbabilities = logProbabilities
+            self.noSpeechProbability = noSpeechProbability
         }
 
         public var averageLogProbability: Float {
@@ -104,6 +111,9 @@ public struct WhisperTranscriber: Sendable {
         for window in windows(samples, audioContext: options.audioContext) {
             let encoded = model.encode(mel: window.mel, frames: window.frames, threads: options.threads)
             let part = greedy(encoded, threads: options.threads)
+            // faster-whisper's rule (no_speech_threshold 0.6, log_prob_threshold −1): a window
+            // Whisper thinks is silence, and whose text it is unsure of, says nothing.
+            if options.skipsSilence && part.noSpeechProbability > 0.6 && part.averageLogProbability < -1 { continue }
             all.text += part.text
             all.tokens += part.tokens
             all.logProbabilities += part.logProbabilities
@@ -124,17 +134,41 @@ public struct WhisperTranscriber: Sendable {
         var tokens: [Int] = []
         var logProbabilities: [Float] = []
         let limit = min(maxTokens ?? .max, model.textPositions - vocabulary.prompt.count)
-        decoder.feed(vocabulary.prompt)
+        // Whisper's no-speech probability: <|nocaptions|> after <|startoftranscript|>, before any
+        // suppression (as CTranslate2 computes it).
+        decoder.feed([vocabulary.startOfTranscript], suppress: false)
+        let noSpeech = expf(decoder.logits[vocabulary.noSpeech] - decoder.logSumExp())
+        decoder.feed(Array(vocabulary.prompt.dropFirst()))
         while tokens.count < limit {
             let first = tokens.isEmpty
             let (best, logProbability) = decoder.best(suppressBegin: first)
             logProbabilities.append(logProbability)
             if best == vocabulary.endOfText { break }
             tokens.append(best)
+            if let cycle = Self.repetition(tokens) {
+                // A loop ("Turn off the light Turn off the light …", ". . . ."): keep one turn.
+                tokens.removeLast(cycle * (Self.repeats - 1))
+                logProbabilities.removeLast(cycle * (Self.repeats - 1))
+                break
+            }
             if tokens.count == limit { break }
             decoder.feed([best])
         }
-        return Transcript(text: vocabulary.text(tokens), tokens: tokens, logProbabilities: logProbabilities)
+        return Transcript(text: vocabulary.text(tokens), tokens: tokens, logProbabilities: logProbabilities, noSpeechProbability: noSpeech)
+    }
+
+    /// A decoder that repeats the same 1–12 tokens this many times in a row has fallen into a loop.
+    static let repeats = 4
+
+    /// The length of the cycle the tokens end in, if their last `repeats` turns are one cycle repeated.
+    static func repetition(_ tokens: [Int]) -> Int? {
+        for length in 1...12 where tokens.count >= length * repeats {
+            let tail = tokens.suffix(length)
+            if (1..<repeats).allSatisfy({ turn in tokens[(tokens.count - length * (turn + 1))..<(tokens.count - length * turn)].elementsEqual(tail) }) {
+                return length
+            }
+        }
+        return nil
     }
 }
 
@@ -163,13 +197,15 @@ struct Decoding {
     }
 
     /// Feeds tokens; afterwards `logits` are those of the token after the last one.
-    mutating func feed(_ tokens: [Int]) {
+    mutating func feed(_ tokens: [Int], suppress: Bool = true) {
         for token in tokens {
             logits.withUnsafeMutableBufferPointer { l in
                 model.decode(token: token, cache: &cache, encoded: encoded, scratch: scratch, logits: l.baseAddress!, threads: threads)
             }
         }
-        for id in suppressed { logits[id] = -.infinity }
+        if suppress {
+            for id in suppressed { logits[id] = -.infinity }
+        }
     }
 
     /// The most likely next token and its log-probability, normalised over the tokens allowed

@@ -19,6 +19,8 @@ public struct WhisperVocabulary: Sendable {
     public let endOfText: Int
     public let startOfTranscript: Int
     public let noTimestamps: Int
+    /// `<|nocaptions|>`: its probability after <|startoftranscript|> is Whisper's no-speech probability.
+    public let noSpeech: Int
     /// The first timestamp token (`<|0.00|>`); every id from here on is a timestamp.
     public let firstTimestamp: Int
     public let suppressed: [Int]
@@ -51,6 +53,7 @@ public struct WhisperVocabulary: Sendable {
         endOfText = try special("<|endoftext|>")
         startOfTranscript = try special("<|startoftranscript|>")
         noTimestamps = try special("<|notimestamps|>")
+        noSpeech = try special("<|nocaptions|>")
         firstTimestamp = try special("<|0.00|>")
         let decoder = Self.byteDecoder
         var bytes: [[UInt8]] = []

@@ -21,7 +21,7 @@ struct HarkWhisperCommand: ParsableCommand {
     var threads = 1
 
     @Option(help: "Encoder input: 'present' (only the audio there), 'full' (padded to 30 s, as faster-whisper), or seconds to pad to.")
-    var audioContext: WhisperTranscriber.AudioContext = .present
+    var audioContext: WhisperTranscriber.AudioContext = .full
 
     @Flag(help: "One JSON object per line: {\"load_s\"} first, then {\"file\",\"text\",\"tokens\",\"seconds\"} per file.")
     var json = false

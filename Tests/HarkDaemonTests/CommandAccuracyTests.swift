@@ -137,12 +137,11 @@ import Testing
 
     static func same(_ a: [Action], _ b: [Action]) -> Bool { Set(a) == Set(b) && a.count == b.count }
 
-    /// Issue 4's targets are ≥ 95 % clean and ≥ 90 % at 10 dB SNR. Clean meets it; at 10 dB SNR
-    /// PocketSphinx with the rejection threshold measures 55 % (80 % with no rejection at all, at the
-    /// cost of turning most out-of-grammar speech into wrong actions), so the test holds the measured
-    /// floor there and fails on any regression; the gap is open (Whisper as a second pass, issue 8).
+    /// Issue 4's targets are ≥ 95 % clean and ≥ 90 % at 10 dB SNR. With Whisper as the second pass on
+    /// unsure utterances clean meets it; at 10 dB SNR the combination measured 84.6 % (PocketSphinx
+    /// alone 55 %), so the test holds a floor under the measured figure and fails on any regression.
     static let cleanTarget = 0.95
-    static let noisyFloor = 0.52
+    static let noisyFloor = 0.82
 
     @Test("Given in-grammar commands by ≥ 3 voices, when heard after the wake word, then ≥ 95 % clean give exactly the expected actions, and at 10 dB SNR no fewer than measured")
     func inGrammar() async throws {
@@ -168,9 +167,9 @@ import Testing
         }
     }
 
-    /// Issue 4's target is ≥ 90 %; measured 84 % (rejection threshold −4 per frame against the phone
-    /// loop). The test holds the measured floor; the gap is open.
-    static let outOfGrammarFloor = 0.82
+    /// Issue 4's target: ≥ 90 % of the stage-2 dev set's requests rejected or given an acceptable action
+    /// set (PocketSphinx alone measured 84 %; with the Whisper second pass 91 %).
+    static let outOfGrammarTarget = 0.90
 
     @Test("Given the free-form requests of the stage-2 development set, when heard after the wake word, then most are rejected or give an acceptable action set rather than a wrong one")
     func outOfGrammar() async throws {
@@ -204,7 +203,7 @@ import Testing
         #expect(woke.count >= results.count * 9 / 10)
         // The dev set's requests (oog/) are the acceptance measure; the project's own questions
         // (oos/: weather, jokes, lists) are far from any command and must nearly all be rejected.
-        if let dev = rates["oog"] { #expect(dev >= Self.outOfGrammarFloor, "stage2-dev: \(dev)") }
+        if let dev = rates["oog"] { #expect(dev >= Self.outOfGrammarTarget, "stage2-dev: \(dev)") }
         #expect((rates["oos"] ?? 0) >= 0.95, "out-of-scope: \(rates["oos"] ?? 0)")
     }
 }
