@@ -193,7 +193,8 @@ def main(argv=None) -> int:
           "CPU = the child's user+sys for load, warm-up and all clips)")
 
     def agree(p: str, q: str, n: int) -> str:
-        tx = sum(u == v for u, v in zip(s[(p, n)]["texts"], s[(q, n)]["texts"]))
+        # faster-whisper's segment text has its leading space stripped; Hark's keeps Whisper's.
+        tx = sum(u.strip() == v.strip() for u, v in zip(s[(p, n)]["texts"], s[(q, n)]["texts"]))
         tk = sum(u == v for u, v in zip(s[(p, n)]["tokens"], s[(q, n)]["tokens"]))
         return f"{tx}/{len(clips)} texts, {tk}/{len(clips)} token sequences"
     for n in threads:
