@@ -164,12 +164,11 @@ public struct CTranslate2Model: Sendable {
         }
     }
 
-    /// A float16 variable's values as binary16 bit patterns, row-major.
+    /// A floating-point variable's values as binary16 bit patterns, row-major: as stored when the
+    /// file holds float16, else rounded to float16 once, here.
     public func halves(_ name: String, shape: [Int]? = nil) throws(WhisperError) -> [UInt16] {
         let v = try variable(name, shape: shape)
-        guard v.type == .float16 else {
-            throw WhisperError(.unsupportedModel, "\(fileName): variable '\(name)' is \(v.type), expected float16")
-        }
+        guard v.type == .float16 else { return try floats(name).map { Float16($0).bitPattern } }
         let count = v.shape.reduce(1, *)
         return bytes.withUnsafeBytes { raw in
             let base = raw.baseAddress! + v.range.lowerBound

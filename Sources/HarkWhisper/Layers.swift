@@ -89,15 +89,7 @@ struct HalfLinear: Sendable {
     var outputs: Int { weight.rows }
 
     init(_ model: CTranslate2Model, _ prefix: String, inputs: Int, outputs: Int) throws(WhisperError) {
-        let name = prefix + "/weight"
-        let bits: [UInt16]
-        if try model.variable(name, shape: [outputs, inputs]).type == .float16 {
-            bits = try model.halves(name)
-        } else {
-            // A float32 or bfloat16 model: rounded to float16 once, at load.
-            bits = try model.floats(name).map { Float16($0).bitPattern }
-        }
-        weight = HalfMatrix(rows: outputs, columns: inputs, bits: bits)
+        weight = HalfMatrix(rows: outputs, columns: inputs, bits: try model.halves(prefix + "/weight", shape: [outputs, inputs]))
         bias = model.variables[prefix + "/bias"] == nil ? [Float](repeating: 0, count: outputs)
             : try model.floats(prefix + "/bias", shape: [outputs])
     }

@@ -114,8 +114,7 @@ public struct WhisperModel: Sendable {
         }
         self.encoderLayers = encoderLayers
         encoderNorm = try LayerNorm(model, "encoder/layer_norm", width: d)
-        embedding = HalfMatrix(rows: vocab, columns: d, bits: try model.variable("decoder/embeddings/weight").type == .float16
-            ? model.halves("decoder/embeddings/weight") : model.floats("decoder/embeddings/weight").map { Float16($0).bitPattern })
+        embedding = HalfMatrix(rows: vocab, columns: d, bits: try model.halves("decoder/embeddings/weight", shape: [vocab, d]))
         decoderPositions = try model.floats("decoder/position_encodings/encodings")
         var decoderLayers: [DecoderLayer] = []
         for i in 0..<decoderDepth {
