@@ -73,6 +73,9 @@ let package = Package(
         // Stage-2 speech to text: Whisper tiny.en (CTranslate2 model.bin) on the package's kernels.
         .target(name: "HarkWhisper", dependencies: ["HarkKernels"], swiftSettings: kernelSettings),
 
+        // Power: per-thread CPU accounting, board profiles, the estimate in milliwatts, the governor.
+        .target(name: "HarkPower"),
+
         // The control socket: JSON-RPC 2.0 over a Unix stream socket (an epoll loop on its own
         // thread), peer-credential roles, limits; and the client harkctl uses.
         .target(name: "HarkControl", dependencies: [
@@ -132,6 +135,7 @@ let package = Package(
         .testTarget(name: "HarkCommandsTests", dependencies: ["HarkCommands", "HarkDevices", "HarkAudio", "HarkTestSupport"]),
         .testTarget(name: "HarkWhisperTests", dependencies: ["HarkWhisper", "HarkAudio", "HarkTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "HarkDaemonTests", dependencies: ["HarkDaemon", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands", "HarkWhisper", "HarkTestSupport"]),
+        .testTarget(name: "HarkPowerTests", dependencies: ["HarkPower"]),
         .testTarget(name: "HarkControlTests", dependencies: ["HarkControl", "HarkDevices", "HarkStore", "HarkTestSupport", .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6]
