@@ -61,6 +61,25 @@ public final class Store: Sendable {
                 CREATE INDEX timer_status ON timer(status, due_at);
                 """)
         }
+        migrator.registerMigration("v2: power figures") { db in
+            try db.execute(sql: """
+                CREATE TABLE power (
+                    at          REAL NOT NULL,
+                    audio_s     REAL NOT NULL,
+                    board       TEXT NOT NULL,
+                    window_s    REAL NOT NULL,
+                    cpu_s_per_s REAL NOT NULL,
+                    stage_mw    REAL NOT NULL,
+                    board_mw    REAL NOT NULL,
+                    budget_mw   REAL,
+                    level       INTEGER NOT NULL,
+                    levers      TEXT NOT NULL,
+                    requests    INTEGER NOT NULL,
+                    request_mj  REAL NOT NULL
+                );
+                CREATE INDEX power_at ON power(at);
+                """)
+        }
         return migrator
     }
 
