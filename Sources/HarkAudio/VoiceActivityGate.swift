@@ -26,6 +26,10 @@ public struct VoiceActivityGate: Sendable {
         public var activeSubframes: Int = 2
         /// Chunks the gate stays open after the last speech chunk.
         public var hangoverChunks: Int = 6
+        /// Further dB a sub-frame must rise above `onsetDB` to count towards opening the gate (a
+        /// stricter gate, the power governor's lever); `activeMask`, which ends utterances, still
+        /// uses `onsetDB` alone.
+        public var gateMarginDB: Float = 0
 
         public init() {}
     }
@@ -77,7 +81,7 @@ public struct VoiceActivityGate: Sendable {
             if level > c.minimumDBFS, level > floorDBFS! + c.onsetDB {
                 let index = start / Self.subframeSamples
                 if index < 64 { mask |= 1 << UInt64(index) }
-                active += 1
+                if level > floorDBFS! + c.onsetDB + c.gateMarginDB { active += 1 }
             }
             start += Self.subframeSamples
         }

@@ -42,6 +42,17 @@ public final class WakeWordEngine {
     public var embeddingSlides: Bool { embedding.supportsIncremental }
     /// A head whose last score is at least this keeps the models running after the gate closes.
     public var holdScore: Float = 0.001
+    /// The heads score every `stride`-th chunk (1: every chunk, as openWakeWord does). The chunks
+    /// between are only buffered; at the next scored chunk the pre-roll computes their mel frames and
+    /// embeddings exactly, so every score is the one openWakeWord gives at that chunk and only the
+    /// heads' runs are saved (and a detection comes up to `stride − 1` chunks later). The power
+    /// governor's lever; at most 4, well inside the pre-roll.
+    public var stride = 1 {
+        didSet { precondition((1...4).contains(stride), "stride is 1–4") }
+    }
+    /// Which heads are scored; an inactive head's score stays 0 (the power governor's
+    /// `fewer_wake_words` lever). All active by default.
+    public var activeHeads: [Bool]
 
     /// The melspectrogram on the first chunk alone (1280 samples); released once it can no longer be needed.
     private var melFirst: OnnxPlan?
@@ -90,6 +101,7 @@ public final class WakeWordEngine {
         guard !heads.isEmpty else { throw WakeError(.invalidArgument, "no wake word configured") }
         self.heads = heads
         scores = Array(repeating: 0, count: heads.count)
+        activeHeads = Array(repeating: true, count: heads.count)
         let window = heads.map(\.window).max()!
         featureBackfill = window - 1
         // Embedding j reads frames of chunks j-9 (its last 4 frames) … j; one more for chunk 0's 5 frames.
@@ -136,6 +148,8 @@ public final class WakeWordEngine {
             for k in scores.indices { scores[k] = 0 }
             return []
         }
+        // Between scored chunks the scores stand; the next scored chunk computes this one's features.
+        if stride > 1, c % stride != 0 { return [] }
         chunksComputed += 1
         // Pre-roll: frames and embeddings of skipped chunks that the scores from here on depend on.
         for j in max(lastMelChunk + 1, c - melBackfill)...c { appendFrames(chunk: j, current: c) }
@@ -143,6 +157,10 @@ public final class WakeWordEngine {
         for j in max(lastFeatureChunk + 1, c - featureBackfill)...c { appendEmbedding(chunk: j, current: c) }
         var crossed: [Int] = []
         for (k, head) in heads.enumerated() {
+            guard activeHeads[k] else {
+                scores[k] = 0
+                continue
+            }
             let input = head.plan.inputBuffer
             input.baseAddress!.update(from: features.rows(last: head.window), count: head.window * Self.embeddingWidth)
             head.plan.run()
