@@ -48,7 +48,7 @@ run: deps models build demo-audio demo
 # The spoken-command accuracy suite and the Whisper suites keep both cores busy for minutes: they run
 # last, on their own.
 HEAVY_SUITES := CommandAccuracyTests|WhisperParityTests|WhisperTranscriberTests
-TIMED_SUITES := FeedbackTests|ExecTransportTests|HomeAssistantTransportTests|SpeakerTransportTests|PlaybackTests|MQTTBrokerTests|HarkdMQTTTests|JournalCrashTests|ControlServerTests|ControlFloodTests|SystemdNotifyTests
+TIMED_SUITES := FeedbackTests|ExecTransportTests|HomeAssistantTransportTests|SpeakerTransportTests|PlaybackTests|MQTTBrokerTests|HarkdMQTTTests|JournalCrashTests|ControlServerTests|ControlFloodTests|SystemdNotifyTests|PowerStatusTests
 
 test: deps models venv test-data command-audio
 	$(SWIFT) build $(SWIFT_FLAGS) --build-tests
@@ -85,6 +85,8 @@ install-files:
 	install -m 0644 systemd/hark.sysusers $(DESTDIR)$(SYSUSERSDIR)/hark.conf
 	for f in $(MODEL_FILES); do install -D -m 0644 models/$$f $(DESTDIR)$(DATADIR)/models/$$f || exit 1; done
 	install -m 0644 models/manifest.sha256 $(DESTDIR)$(DATADIR)/models/
+	install -d $(DESTDIR)$(DATADIR)/boards
+	install -m 0644 devices/boards/*.yaml $(DESTDIR)$(DATADIR)/boards/
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	install -m 0644 devices/README.md $(DESTDIR)$(DOCDIR)/devices.md
 	install -m 0644 systemd/README.md $(DESTDIR)$(DOCDIR)/systemd.md

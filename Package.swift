@@ -85,7 +85,7 @@ let package = Package(
 
         // The daemon: pipeline, events, service wiring.
         .target(name: "HarkDaemon", dependencies: [
-            "HarkAudio", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands", "HarkWhisper", "HarkControl",
+            "HarkAudio", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands", "HarkWhisper", "HarkControl", "HarkPower",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -134,7 +134,7 @@ let package = Package(
         .testTarget(name: "HarkDevicesTests", dependencies: ["HarkDevices", "HarkStore", "HarkTestSupport"]),
         .testTarget(name: "HarkCommandsTests", dependencies: ["HarkCommands", "HarkDevices", "HarkAudio", "HarkTestSupport"]),
         .testTarget(name: "HarkWhisperTests", dependencies: ["HarkWhisper", "HarkAudio", "HarkTestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "HarkDaemonTests", dependencies: ["HarkDaemon", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands", "HarkWhisper", "HarkTestSupport"]),
+        .testTarget(name: "HarkDaemonTests", dependencies: ["HarkDaemon", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands", "HarkWhisper", "HarkPower", "HarkAudio", "HarkTestSupport"]),
         .testTarget(name: "HarkPowerTests", dependencies: ["HarkPower"]),
         .testTarget(name: "HarkControlTests", dependencies: ["HarkControl", "HarkDevices", "HarkStore", "HarkTestSupport", .product(name: "Logging", package: "swift-log")]),
     ],

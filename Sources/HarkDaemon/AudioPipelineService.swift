@@ -6,6 +6,7 @@ import Darwin
 import HarkAudio
 import HarkCommands
 import HarkDevices
+import HarkPower
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -95,13 +96,18 @@ public final class AudioPipelineService: Service, Sendable {
     private let notifier: SystemdNotifier?
     private let statusState: Mutex<Status>
     private let requests = Mutex(Requests())
+    /// The always-on stage's CPU account and governor; nil: not measured.
+    public let power: PowerMeter?
+    private let energy: StageTwoEnergy?
 
     /// `commands` listens after each wake word (nil: wake words only); its actions go to `submit`.
     /// `input` names the source in `status`.
     public init(source: any AudioSource, input: String, pipeline: WakePipeline, commands: CommandStage? = nil,
                 submit: ActionSubmitter? = nil, feedback: Feedback? = nil, notifier: SystemdNotifier? = nil,
-                sink: EventSink, logger: Logger) {
+                power: PowerMeter? = nil, energy: StageTwoEnergy? = nil, sink: EventSink, logger: Logger) {
         self.state = State(source: source, stage: Stage1(pipeline: pipeline, commands: commands, feedback: feedback, logger: logger))
+        self.power = power
+        self.energy = energy
         self.sink = sink
         self.logger = logger
         self.submit = submit
@@ -209,14 +215,47 @@ public final class AudioPipelineService: Service, Sendable {
         }
     }
 
+    /// After each chunk: its CPU into the account (less the second pass, which is stage 2), the
+    /// governor's verdict applied, a power report every 10 s of audio.
+    private let chunkSamples = 1280
+
+    private func govern(_ power: PowerMeter, clock: inout StageClock) {
+        if let taken = energy?.takeAudioThreadCPU(), taken > 0 { clock.remove(taken, from: \.commands) }
+        let t = state.pipeline.time
+        let outcome = power.record(clock.take(), seconds: Double(chunkSamples) / 16_000, at: t)
+        if let change = outcome.change {
+            let snapshot = power.snapshot
+            if case .cannotMeet = change {} else { state.pipeline.apply(snapshot.throttle) }
+            let event = GovernorChange(change, budget: snapshot.budgetMilliwatts ?? 0, level: snapshot.level, t: t)
+            let metadata: Logger.Metadata = ["lever": "\(event.lever ?? "-")", "level": "\(event.level)",
+                                             "stage_mw": "\(Event.number(event.stageMilliwatts, digits: 2))",
+                                             "budget_mw": "\(Event.number(event.budgetMilliwatts, digits: 1))", "t": "\(Event.number(t, digits: 2))"]
+            switch change {
+            case .throttle: logger.notice("power over budget: lever taken", metadata: metadata)
+            case .relax: logger.notice("power under budget: lever given back", metadata: metadata)
+            case .cannotMeet:
+                logger.warning("power: every lever is taken and the always-on stage still needs \(Event.number(event.stageMilliwatts, digits: 1)) mW, over the \(Event.number(event.budgetMilliwatts, digits: 1)) mW budget; going on", metadata: metadata)
+            }
+            sink.emit(.governor(event))
+        }
+        if outcome.report { sink.emit(.power(PowerReport(power.snapshot, t: t))) }
+    }
+
     private func loop(commands: AsyncStream<Heard>.Continuation) throws {
-        let chunkSamples = 1280
         let chunk = UnsafeMutableBufferPointer<Int16>.allocate(capacity: chunkSamples)
         defer { chunk.deallocate() }
         var filled = 0
         var live = false
         let started = ContinuousClock.now
         let sink = self.sink
+        // The always-on stage's CPU, by part, from this thread's CPU clock.
+        var clock = StageClock()
+        if let power {
+            clock.start()
+            for step in power.skipped {
+                logger.info("power lever not available", metadata: ["lever": "\(step.lever.rawValue)", "why": "\(step.unavailable ?? "")"])
+            }
+        }
         func deliver(_ outputs: [Stage1.Output]) {
             for output in outputs {
                 switch output {
@@ -235,6 +274,7 @@ public final class AudioPipelineService: Service, Sendable {
                 throw error
             }
             if n == 0 { break }
+            if power != nil { clock.lap(\.capture) }
             filled += n
             guard filled == chunkSamples else { continue }
             filled = 0
@@ -245,9 +285,11 @@ public final class AudioPipelineService: Service, Sendable {
             notifier?.watchdog()
             let requested = takeRequests()
             deliver(requested)
-            let outputs = state.stage.process(UnsafeBufferPointer(chunk))
+            let outputs = power == nil ? state.stage.process(UnsafeBufferPointer(chunk))
+                : state.stage.process(UnsafeBufferPointer(chunk), clock: &clock)
             account(requested + outputs)
             deliver(outputs)
+            if let power { govern(power, clock: &clock) }
         }
         let last = state.stage.finish()
         account(last)

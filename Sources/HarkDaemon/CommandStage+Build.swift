@@ -6,8 +6,9 @@ extension CommandStage {
     /// The command stage for a catalog: its grammar, the pronunciations of every word, the recognizer,
     /// and Whisper as its second pass when `secondPass` is given (the model is loaded and checked here).
     /// A word without a pronunciation is an error naming the device and the word.
+    /// `energy` measures each second-pass decision as a stage-2 request.
     public static func build(catalog: Catalog, configuration: Configuration, secondPass: WhisperSecondPass.Configuration? = nil,
-                             logger: Logger) throws(DaemonError) -> CommandStage {
+                             energy: StageTwoEnergy? = nil, logger: Logger) throws(DaemonError) -> CommandStage {
         let started = ContinuousClock.now
         let grammar = CommandGrammar(catalog: catalog)
         let pronunciations: Pronunciations
@@ -17,7 +18,7 @@ extension CommandStage {
         do { stage = try CommandStage(grammar: grammar, pronunciations: pronunciations, configuration: configuration) }
         catch { throw DaemonError(error.description) }
         if let secondPass {
-            stage.secondPass = try SecondPassLoader(configuration: secondPass, grammar: grammar, logger: logger).secondPass
+            stage.secondPass = try SecondPassLoader(configuration: secondPass, grammar: grammar, energy: energy, logger: logger).secondPass
         }
         let generated = pronunciations.sources.filter { if case .dictionary = $0.value { false } else { true } }
         logger.info("command grammar", metadata: [

@@ -4,6 +4,7 @@ import Glibc
 import HarkCommands
 import HarkControl
 import HarkDevices
+import HarkPower
 import HarkStore
 
 /// The control socket's methods, answered by the daemon (the wire format and roles are HarkControl's).
@@ -233,6 +234,40 @@ struct DaemonControl: ControlHandler {
 }
 
 extension Daemon {
+    /// `status`'s `power`: the board, the estimate over each window with the CPU it comes from by
+    /// part, the budget and the governor's levers, stage 2's request energy.
+    static func powerJSON(_ snapshot: PowerMeter.Snapshot) -> JSONValue {
+        func rounded(_ value: Double, _ digits: Double) -> JSONValue { .number((value * digits).rounded() / digits) }
+        var windows: [String: JSONValue] = [:]
+        for window in snapshot.windows {
+            var parts: [String: JSONValue] = [:]
+            for (name, nanoseconds) in window.cpu.named { parts[name] = rounded(Double(nanoseconds) / 1e9, 1e6) }
+            windows[String(Int(window.length))] = .object([
+                "audio_s": rounded(window.seconds, 100), "cpu_s_per_s": rounded(window.cpuPerSecond, 1e6),
+                "stage_mw": rounded(window.stageMilliwatts, 100), "board_mw": rounded(window.boardMilliwatts, 10),
+                "cpu_s": .object(parts),
+            ])
+        }
+        let model = snapshot.model
+        var object: [String: JSONValue] = [
+            "board": .string(model.board.id), "board_name": .string(model.board.name), "host": .string(model.host.id),
+            "scale": rounded(model.scale, 1e4), "busy_core_mw": .number(model.board.busyCoreMilliwatts),
+            "idle_mw": .number(model.board.idleMilliwatts), "windows": .object(windows),
+            "audio_s": rounded(snapshot.audioSeconds, 100), "cpu_s": rounded(Double(snapshot.total.total) / 1e9, 1e6),
+            "budget_mw": snapshot.budgetMilliwatts.map { .number($0) } ?? .null,
+            "level": .number(Double(snapshot.level)), "levers": .array(snapshot.taken.map { .string($0.rawValue) }),
+            "unavailable": .array(snapshot.skipped.map { .object(["lever": .string($0.lever.rawValue), "why": .string($0.unavailable ?? "")]) }),
+            "over_budget": .bool(snapshot.overBudget),
+        ]
+        let requests = snapshot.requests
+        var stage2: [String: JSONValue] = ["requests": .number(Double(requests.count)), "cpu_s": rounded(requests.cpuSeconds, 1e4),
+                                           "mj_total": rounded(requests.millijoules, 10)]
+        if let mean = requests.meanMillijoules { stage2["mj_mean"] = rounded(mean, 10) }
+        if let last = requests.lastMillijoules { stage2["mj_last"] = rounded(last, 10) }
+        object["stage2"] = .object(stage2)
+        return .object(object)
+    }
+
     /// `status`: version, uptime, the audio pipeline and its counters, wake words, devices, the socket.
     func statusJSON() -> JSONValue {
         let live = state.current
@@ -278,6 +313,7 @@ extension Daemon {
                 "dropped_subscribers": .number(Double(statistics.droppedSubscribers)),
             ])
         }
+        if let power { object["power"] = Self.powerJSON(power.snapshot) }
         let reloadInfo = reloads.withLock { $0 }
         var reloadObject: [String: JSONValue] = ["count": .number(Double(reloadInfo.count))]
         if let at = reloadInfo.lastAt { reloadObject["last_at"] = .number(at) }

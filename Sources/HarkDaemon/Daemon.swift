@@ -5,6 +5,7 @@ import HarkAudio
 import HarkCommands
 import HarkControl
 import HarkDevices
+import HarkPower
 import HarkStore
 import Logging
 import ServiceLifecycle
@@ -26,6 +27,10 @@ public final class Daemon: Sendable {
     let started = ContinuousClock.now
     let startedAt = Store.now()
     let reloads = Mutex(Reloads())
+    /// The always-on stage's power account (nil without audio) and stage 2's request energy.
+    let power: PowerMeter?
+    let energy: StageTwoEnergy?
+    let statusLine: StatusLine
     private let server = Mutex<ControlServer?>(nil)
     private let reloadSettings: @Sendable () throws -> DaemonSettings
 
@@ -49,11 +54,17 @@ public final class Daemon: Sendable {
         if settings.actions != nil && devices == nil { throw DaemonError("--actions needs a device catalog (--catalog)") }
         let state = LiveState(Live(settings: settings, devices: devices, grammar: devices.map { CommandGrammar(catalog: $0.catalog) }))
         self.state = state
+        statusLine = StatusLine(notifier: notifier)
         if let input = settings.input {
             let pipeline = try WakePipeline(configuration: settings.wake, logger: logger)
+            let power = try Self.makePowerMeter(settings, logger: logger)
+            let energy = StageTwoEnergy(meter: power, sink: sink)
+            self.power = power
+            self.energy = energy
             let commands = try settings.commands.map { configuration in
                 guard let devices else { throw DaemonError("commands need a device catalog (--catalog), or --no-commands") }
-                return try CommandStage.build(catalog: devices.catalog, configuration: configuration, secondPass: settings.secondPass, logger: logger)
+                return try CommandStage.build(catalog: devices.catalog, configuration: configuration, secondPass: settings.secondPass,
+                                              energy: energy, logger: logger)
             }
             if let missing = settings.secondPassMissing, commands != nil {
                 logger.notice("no Whisper model at \(missing) (make models): commands by the first pass alone")
@@ -67,9 +78,11 @@ public final class Daemon: Sendable {
                 submit = { @Sendable requests, source, since in await state.submit(requests, source: source, since: since) }
             }
             audio = AudioPipelineService(source: source, input: input, pipeline: pipeline, commands: commands, submit: submit,
-                                         feedback: feedback, notifier: notifier, sink: sink, logger: logger)
+                                         feedback: feedback, notifier: notifier, power: power, energy: energy, sink: sink, logger: logger)
         } else {
             audio = nil
+            power = nil
+            energy = nil
         }
         reloadSettings = reload
         if let control = settings.control {
@@ -77,9 +90,47 @@ public final class Daemon: Sendable {
             sink.observe { event in server.publish(type: event.type, json: event.jsonLine) }
             self.server.withLock { $0 = server }
         }
-        let notifier = self.notifier
-        sink.observe { event in Self.reportStatus(event, to: notifier) }
+        let statusLine = self.statusLine
+        sink.observe { event in Self.reportStatus(event, to: statusLine) }
+        if let power, let store = devices?.store {
+            sink.observe { event in Self.storePower(event, meter: power, store: store, logger: logger) }
+        }
         notifier.setReadyStatus(readyStatus(settings))
+    }
+
+    /// The power meter for the configured board (unknown: the generic profile, with a warning) and budget.
+    static func makePowerMeter(_ settings: DaemonSettings, logger: Logger) throws(DaemonError) -> PowerMeter {
+        let power = settings.power
+        if power.board == nil { logger.notice("no power.board configured: the power estimate uses the generic profile (README: Power)") }
+        let board = try BoardProfiles.resolve(power.board, directory: power.boards, role: "power estimate", logger: logger)
+        let host = try power.host.map { name throws(DaemonError) in
+            try BoardProfiles.resolve(name, directory: power.boards, role: "host's speed", logger: logger)
+        }
+        let model = PowerModel(board: board, host: host)
+        logger.info("power", metadata: ["board": "\(board.id)", "host": "\(model.host.id)", "scale": "\(model.scale)",
+                                        "busy_core_mw": "\(board.busyCoreMilliwatts)", "idle_mw": "\(board.idleMilliwatts)",
+                                        "budget_mw": "\(power.budgetMilliwatts.map { "\($0)" } ?? "none")"])
+        return PowerMeter(model: model, governor: .init(budgetMilliwatts: power.budgetMilliwatts),
+                          gate: settings.wake.gate != nil, wakeWords: settings.wake.wakeWords.count)
+    }
+
+    /// Every 60 s of audio, the power figures go into the database (off the audio thread).
+    static func storePower(_ event: Event, meter: PowerMeter, store: Store, logger: Logger) {
+        guard case let .power(report) = event else { return }
+        let every = 60.0
+        // Reports come every 10 s of audio; store the one that crosses each minute.
+        guard (report.t / every).rounded(.down) > ((report.t - meter.reportEvery) / every).rounded(.down) else { return }
+        let snapshot = meter.snapshot
+        let window = snapshot.windows[1]
+        let sample = Store.PowerSample(at: Store.now(), audioSeconds: report.t, board: snapshot.model.board.id, windowSeconds: window.seconds,
+                                       cpuPerSecond: window.cpuPerSecond, stageMilliwatts: window.stageMilliwatts,
+                                       boardMilliwatts: window.boardMilliwatts, budgetMilliwatts: snapshot.budgetMilliwatts,
+                                       level: snapshot.level, levers: snapshot.taken.map(\.rawValue).joined(separator: ","),
+                                       requests: snapshot.requests.count, requestMillijoules: snapshot.requests.millijoules)
+        Task.detached {
+            do { try store.savePower(sample) }
+            catch { logger.error("power figures not stored", metadata: ["error": "\(error)"]) }
+        }
     }
 
     var controlServer: ControlServer? { server.withLock { $0 } }
@@ -144,8 +195,10 @@ public final class Daemon: Sendable {
     }
 
     /// STATUS= lines that say what the pipeline is doing.
-    static func reportStatus(_ event: Event, to notifier: SystemdNotifier) {
+    static func reportStatus(_ event: Event, to notifier: StatusLine) {
         switch event {
+        case let .power(report):
+            notifier.power(report)
         case let .wake(word, score, _):
             notifier.status("heard \(word) (score \(Event.number(score, digits: 2))); listening for a command")
         case let .listen(source, _):
@@ -194,7 +247,7 @@ public final class Daemon: Sendable {
         if audio?.status.hasCommands == true, let configuration = current.settings.commands {
             do {
                 stage = try CommandStage.build(catalog: runtime.catalog, configuration: configuration,
-                                               secondPass: current.settings.secondPass, logger: logger)
+                                               secondPass: current.settings.secondPass, energy: energy, logger: logger)
             } catch { throw refuse(error) }
         }
         var policy: AccessPolicy?
@@ -257,6 +310,7 @@ public final class Daemon: Sendable {
         if old.feedback != new.feedback { names.append("feedback") }
         if old.logLevel != new.logLevel { names.append("log_level") }
         if old.control?.server != new.control?.server { names.append("control") }
+        if old.power != new.power { names.append("power") }
         return names
     }
 }

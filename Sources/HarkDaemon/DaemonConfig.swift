@@ -19,6 +19,11 @@ import Yams
 ///       roles: {hark: [read, control], hark-viewers: [read]}   # group → roles
 ///       max_connections: 64
 ///       requests_per_second: 50        # per connection, bursts of twice that
+///     power:                           # the always-on stage's power estimate and budget (README: Power)
+///       board: raspberry-pi-zero-2w    # a profile in boards/ (unknown: the generic profile, with a warning)
+///       budget_mw: 50                  # the governor holds the always-on stage under this; absent: report only
+///       host: generic-x86              # the machine harkd runs on, when it is not the board (benchmarks)
+///       boards: /usr/local/share/hark/boards   # where the profiles are (default devices/boards)
 ///     log_level: info
 public struct DaemonConfig: Sendable, Equatable {
     public var input: String?
@@ -32,7 +37,17 @@ public struct DaemonConfig: Sendable, Equatable {
     public var mqtt = MQTT()
     public var feedback = FeedbackOptions()
     public var control = Control()
+    public var power = Power()
     public var logLevel: String?
+
+    /// The `power:` section.
+    public struct Power: Sendable, Equatable {
+        public var board: String?
+        public var host: String?
+        public var budgetMilliwatts: Double?
+        public var boards: String?
+        public init() {}
+    }
 
     /// The `control:` section.
     public struct Control: Sendable, Equatable {
@@ -107,7 +122,7 @@ struct ConfigReader: YAMLNodeReader {
         var config = DaemonConfig()
         guard let root = try compose(yaml) else { return config }
         let top = try fields(root, "the configuration", allowed: [
-            "input", "events", "models", "wake_words", "refractory", "gate", "catalog", "database", "mqtt", "feedback", "control", "log_level",
+            "input", "events", "models", "wake_words", "refractory", "gate", "catalog", "database", "mqtt", "feedback", "control", "power", "log_level",
         ])
         func text(_ key: String) throws(DeviceError) -> String? {
             guard let node = top[key] else { return nil }
@@ -169,7 +184,32 @@ struct ConfigReader: YAMLNodeReader {
             }
         }
         if let node = top["control"] { config.control = try readControl(node) }
+        if let node = top["power"] { config.power = try readPower(node) }
         return config
+    }
+
+    func readPower(_ node: Node) throws(DeviceError) -> DaemonConfig.Power {
+        var power = DaemonConfig.Power()
+        let members = try fields(node, "power", allowed: ["board", "host", "budget_mw", "boards"])
+        for key in ["board", "host"] {
+            guard let node = members[key] else { continue }
+            let value = try scalar(node, "power." + key)
+            guard BoardProfiles.isName(value) else {
+                throw error(node, "power." + key, "'\(Self.escaped(value))' is not a board name (lower-case letters, digits and dashes, e.g. raspberry-pi-zero-2w)")
+            }
+            if key == "board" { power.board = value } else { power.host = value }
+        }
+        if let node = members["budget_mw"] {
+            let value = try number(node, "power.budget_mw")
+            guard value > 0, value <= 1_000_000 else { throw error(node, "power.budget_mw", "must be a positive number of milliwatts (at most 1000000), got \(value)") }
+            power.budgetMilliwatts = value
+        }
+        if let node = members["boards"] {
+            let value = try scalar(node, "power.boards")
+            guard !value.isEmpty, !Self.hasControl(value) else { throw error(node, "power.boards", "must be a directory path without control characters") }
+            power.boards = value
+        }
+        return power
     }
 
     func readControl(_ node: Node) throws(DeviceError) -> DaemonConfig.Control {

@@ -26,6 +26,8 @@ public struct DaemonSettings: Sendable {
     public var feedback = Feedback.Configuration.disabled
     /// The control socket; nil: none.
     public var control: ControlSettings?
+    /// The board, the budget and where the profiles are.
+    public var power = PowerSettings()
 
     public init() {}
 }

@@ -26,6 +26,12 @@ public enum Event: Sendable, Equatable {
     /// Push-to-talk: the command stage listens as if the wake word had fired at `t`:
     /// `{"type":"listen","source":"socket","t":12.4}`.
     case listen(source: String, t: Double)
+    /// The always-on stage's power estimate, every 10 s of audio (Event+Power.swift).
+    case power(PowerReport)
+    /// The governor took or gave back a lever, or cannot meet the budget (Event+Power.swift).
+    case governor(GovernorChange)
+    /// A stage-2 request's energy on the board: `{"type":"energy","stage":2,"work":"second_pass","cpu_s":0.91,"mj":1121.4}`.
+    case energy(stage: Int, work: String, cpuSeconds: Double, millijoules: Double)
 
     /// The event's `type`.
     public var type: String {
@@ -40,6 +46,9 @@ public enum Event: Sendable, Equatable {
         case .state: "state"
         case .timer: "timer"
         case .listen: "listen"
+        case .power: "power"
+        case .governor: "governor"
+        case .energy: "energy"
         }
     }
 
@@ -87,6 +96,12 @@ public enum Event: Sendable, Equatable {
             return #"{"type":"timer","id":\#(Self.quote(id)),"state":\#(Self.quote(state)),"seconds":\#(seconds)}"#
         case let .listen(source, t):
             return #"{"type":"listen","source":\#(Self.quote(source)),"t":\#(Self.number(t, digits: 3))}"#
+        case let .power(report):
+            return report.jsonLine
+        case let .governor(change):
+            return change.jsonLine
+        case let .energy(stage, work, cpuSeconds, millijoules):
+            return #"{"type":"energy","stage":\#(stage),"work":\#(Self.quote(work)),"cpu_s":\#(Self.number(cpuSeconds, digits: 4)),"mj":\#(Self.number(millijoules, digits: 1))}"#
         }
     }
 

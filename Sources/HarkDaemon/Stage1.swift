@@ -1,6 +1,7 @@
 import HarkAudio
 import HarkCommands
 import HarkDevices
+import HarkPower
 import Logging
 
 /// The always-on stage for one stream of audio: the wake pipeline on every 80 ms chunk and, after a
@@ -30,10 +31,17 @@ public final class Stage1 {
     public var time: Double { pipeline.time }
 
     public func process(_ chunk: UnsafeBufferPointer<Int16>) -> [Output] {
+        var clock = StageClock()
+        return process(chunk, clock: &clock)
+    }
+
+    /// The same, with each part's CPU time added to `clock` (the gate, the models, the command stage).
+    public func process(_ chunk: UnsafeBufferPointer<Int16>, clock: inout StageClock) -> [Output] {
         let chunkStart = pipeline.time
-        let wakes = pipeline.process(chunk)
+        let wakes = pipeline.process(chunk, clock: &clock)
         var outputs: [Output] = []
         let heard = commands?.process(chunk, chunkStart: chunkStart, activity: pipeline.activity.activeMask) ?? []
+        clock.lap(\.commands)
         for wake in wakes {
             outputs.append(.event(wake))
             if let commands, !commands.isListening {

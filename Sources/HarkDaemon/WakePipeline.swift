@@ -1,4 +1,5 @@
 import HarkAudio
+import HarkPower
 import HarkWake
 import Logging
 
@@ -61,10 +62,50 @@ public final class WakePipeline {
     /// Seconds of audio processed so far.
     public var time: Double { Double(engine.chunkIndex * WakeWordEngine.chunkSamples) / Double(WakeWordEngine.sampleRate) }
 
+    /// What the power governor's levers currently ask of the pipeline.
+    public private(set) var throttle = PowerGovernor.Throttle()
+    private lazy var baseHoldScore = engine.holdScore
+
+    /// Applies the governor's levers: the gate's strictness (over the configured gate: sub-frames must
+    /// rise 3 dB more to open it, 3 of them, at most 4 chunks of hangover, and the models stop once it
+    /// closes unless a head scores at least 0.01; strictest 6 dB more, 4 sub-frames, 2 chunks, 0.1;
+    /// the activity mask that ends utterances is not changed), the heads' stride, and whether only
+    /// the first wake word is scored.
+    public func apply(_ throttle: PowerGovernor.Throttle) {
+        self.throttle = throttle
+        if let base = configuration.gate {
+            activity.configuration = Self.gate(base, level: throttle.gate)
+            // After the gate closes the models keep running while a head's score is at least this:
+            // 0.001 by default, 0.01 and 0.1 at the stricter levels.
+            engine.holdScore = [baseHoldScore, 0.01, 0.1][min(throttle.gate, 2)]
+        }
+        engine.stride = throttle.stride
+        for k in engine.activeHeads.indices { engine.activeHeads[k] = k == 0 || !throttle.singleWakeWord }
+    }
+
+    /// The gate at a governor level: 0 the configured one, 1 stricter, 2 strictest.
+    public static func gate(_ base: VoiceActivityGate.Configuration, level: Int) -> VoiceActivityGate.Configuration {
+        guard level > 0 else { return base }
+        var gate = base
+        let (margin, subframes, hangover): (Float, Int, Int) = level == 1 ? (3, 3, 4) : (6, 4, 2)
+        gate.gateMarginDB = base.gateMarginDB + margin
+        gate.activeSubframes = max(base.activeSubframes, subframes)
+        gate.hangoverChunks = min(base.hangoverChunks, hangover)
+        return gate
+    }
+
     /// Processes one 80 ms chunk and returns the wake events it produced.
     public func process(_ chunk: UnsafeBufferPointer<Int16>) -> [Event] {
+        var clock = StageClock()
+        return process(chunk, clock: &clock)
+    }
+
+    /// The same, with the gate's and the models' CPU time added to `clock`'s `vad` and `wake`.
+    public func process(_ chunk: UnsafeBufferPointer<Int16>, clock: inout StageClock) -> [Event] {
         let speech = activity.update(chunk) || !gates
+        clock.lap(\.vad)
         let crossed = engine.process(chunk, speech: speech)
+        clock.lap(\.wake)
         let now = time
         var events: [Event] = []
         for k in engine.heads.indices {

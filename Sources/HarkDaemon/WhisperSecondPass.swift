@@ -104,6 +104,8 @@ public final class SecondPassLoader: Sendable {
     public let configuration: WhisperSecondPass.Configuration
     let grammar: CommandGrammar
     let logger: Logger
+    /// Where each decision's CPU time and energy go (stage 2); nil: not measured.
+    let energy: StageTwoEnergy?
     private struct State {
         var pass: WhisperSecondPass?
         var lastUse = ContinuousClock.now
@@ -112,9 +114,11 @@ public final class SecondPassLoader: Sendable {
     private let state = Mutex(State())
 
     /// Loads the model once to check it (a missing or corrupt model is an error here, not later).
-    public init(configuration: WhisperSecondPass.Configuration, grammar: CommandGrammar, logger: Logger) throws(DaemonError) {
+    public init(configuration: WhisperSecondPass.Configuration, grammar: CommandGrammar, energy: StageTwoEnergy? = nil,
+                logger: Logger) throws(DaemonError) {
         self.configuration = configuration
         self.grammar = grammar
+        self.energy = energy
         self.logger = logger
         let pass = try load()
         state.withLock { $0.pass = pass }
@@ -135,6 +139,11 @@ public final class SecondPassLoader: Sendable {
     public var isLoaded: Bool { state.withLock { $0.pass != nil } }
 
     public func decide(_ samples: [Int16], firstPass: String?) -> WhisperSecondPass.Decision? {
+        guard let energy else { return decideUnmeasured(samples, firstPass: firstPass) }
+        return energy.measure("second_pass") { decideUnmeasured(samples, firstPass: firstPass) }
+    }
+
+    private func decideUnmeasured(_ samples: [Int16], firstPass: String?) -> WhisperSecondPass.Decision? {
         let pass: WhisperSecondPass? = state.withLock { state in
             state.lastUse = .now
             if state.pass == nil && !state.failed {

@@ -97,6 +97,19 @@ enum Format {
             rows.append(["control", "\(plain(control["socket"])): \(count(control["connections"], "connection")), "
                          + "\(count(control["subscribers"], "subscriber")), \(count(control["requests"], "request")), \(count(control["errors"], "error"))"])
         }
+        if let power = object["power"]?.objectValue {
+            let windows = power["windows"]?.objectValue ?? [:]
+            func mw(_ key: String) -> String { plain(windows[key]?.objectValue?["stage_mw"]) }
+            var line = "\(mw("10")) mW always-on (10 s; 60 s \(mw("60")), 15 min \(mw("900"))) on \(plain(power["board"]))"
+            if let budget = power["budget_mw"], budget != .null { line += ", budget \(plain(budget)) mW" }
+            let levers = (power["levers"]?.arrayItems ?? []).map(plain)
+            line += levers.isEmpty ? ", no lever taken" : ", levers: \(levers.joined(separator: ", "))"
+            if power["over_budget"] == .bool(true) { line += " (cannot meet the budget)" }
+            rows.append(["power", line])
+            if let requests = power["stage2"]?.objectValue, number(requests["requests"]) > 0 {
+                rows.append(["", "stage 2: \(count(requests["requests"], "request")), \(plain(requests["mj_mean"])) mJ each on average"])
+            }
+        }
         if let reloads = object["reloads"]?.objectValue, number(reloads["count"]) > 0 {
             rows.append(["reloads", "\(Int(number(reloads["count"]))), last at \(time(number(reloads["last_at"])))"])
         }
@@ -214,6 +227,9 @@ enum Format {
         case "state": what = "\(plain(object["device"])) \(keyValues(object["state"])) (\(plain(object["origin"])))"
         case "timer": what = "\(plain(object["id"])) \(plain(object["state"])) (\(duration(number(object["seconds"]))))"
         case "error": what = "\(plain(object["kind"])): \(plain(object["message"]))"
+        case "power": what = "\(plain(object["stage_mw"])) mW always-on on \(plain(object["board"])) at \(plain(object["t"])) s"
+        case "governor": what = "\(plain(object["action"])) \(object["lever"].map(plain) ?? "") at \(plain(object["stage_mw"])) mW (budget \(plain(object["budget_mw"])))"
+        case "energy": what = "stage \(plain(object["stage"])) \(plain(object["work"])): \(plain(object["mj"])) mJ"
         default: what = event.jsonText
         }
         var now = timeval()

@@ -79,6 +79,12 @@ struct Harkd: AsyncParsableCommand {
     @Option(help: "The control socket for harkctl: a path, or none. Default control.socket of the config, else $RUNTIME_DIRECTORY/control.sock under systemd, else none.")
     var socket: String?
 
+    @Option(help: "The board the power estimate is for (a profile in devices/boards, e.g. raspberry-pi-zero-2w). Default power.board of the config, else the generic profile.")
+    var board: String?
+
+    @Option(name: .customLong("power-budget"), help: "Milliwatts the always-on stage must stay under (the governor's budget). Default power.budget_mw of the config, else none (report only).")
+    var powerBudget: Double?
+
     @Flag(help: "Print the ReadWritePaths= drop-in for the catalog's file-transport paths (see systemd/README.md), then exit.")
     var printReadWritePaths = false
 
@@ -156,6 +162,17 @@ struct Harkd: AsyncParsableCommand {
             }
         }
         settings.feedback = dryRun ? .disabled : file.feedback.applied()
+
+        settings.power.board = board ?? file.power.board
+        if let board, !BoardProfiles.isName(board) {
+            throw DaemonError("--board '\(board)': expected a board name of lower-case letters, digits and dashes, e.g. raspberry-pi-zero-2w")
+        }
+        settings.power.host = file.power.host
+        if let powerBudget, !(powerBudget > 0 && powerBudget <= 1_000_000) {
+            throw DaemonError("--power-budget \(powerBudget): must be a positive number of milliwatts (at most 1000000)")
+        }
+        settings.power.budgetMilliwatts = powerBudget ?? file.power.budgetMilliwatts
+        settings.power.boards = file.power.boards ?? settings.power.boards
 
         settings.devices.catalog = catalog ?? file.catalog
         settings.devices.dryRun = dryRun

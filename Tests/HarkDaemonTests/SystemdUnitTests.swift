@@ -72,7 +72,8 @@ import Testing
         for path in ["/usr/bin/harkd", "/usr/bin/harkctl", "/usr/bin/hark-whisper", "/usr/share/hark/models/whisper-tiny.en/model.bin", "/usr/lib/systemd/system/harkd.service", "/usr/lib/systemd/system/harkd-retry.timer",
                      "/usr/lib/sysusers.d/hark.conf", "/etc/hark/harkd.yaml", "/etc/hark/devices/demo-home.yaml",
                      "/usr/share/hark/models/hey_jarvis_v0.1.onnx", "/usr/share/hark/models/melspectrogram.onnx",
-                     "/usr/share/hark/models/embedding_model.onnx", "/usr/share/doc/hark/README.md"] {
+                     "/usr/share/hark/models/embedding_model.onnx", "/usr/share/doc/hark/README.md",
+                     "/usr/share/hark/boards/raspberry-pi-zero-2w.yaml", "/usr/share/hark/boards/generic-x86.yaml"] {
             #expect(access(destination + path, R_OK) == 0, "\(path) is installed")
         }
         let unit = readTextFile(destination + "/usr/lib/systemd/system/harkd.service") ?? ""
