@@ -6,7 +6,8 @@
 #                    make bench-dispatch: action → MQTT PUBACK latency and journal throughput;
 #                    make bench-commands: stage-1 end of speech → actions latency;
 #                    make bench-second-pass: stage-1 accuracy and latency, first pass / Whisper / both;
-#                    make bench-whisper: hark-whisper vs faster-whisper, seconds per utterance)
+#                    make bench-whisper: hark-whisper vs faster-whisper, seconds per utterance;
+#                    make bench-power: the always-on stage's estimated milliwatts on each board)
 #   make whisper-fixtures   re-capture the faster-whisper reference (committed; needs the
 #                    faster-whisper venv, which only this and bench-whisper install)
 #   make install     harkd, harkctl, the systemd units, sysusers file, config, demo catalog and models
@@ -38,7 +39,7 @@ MODEL_FILES := $(shell cut -d' ' -f3 models/manifest.sha256 2>/dev/null | sed 's
 APT_PACKAGES := libasound2-dev libsqlite3-dev libmosquitto-dev mosquitto libcurl4-openssl-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us gcc alsa-utils espeak-ng flite sox python3-venv python3-pip time
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps models build venv venv-whisper test-data command-audio bench-audio demo bench bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper fixtures whisper-fixtures clean install install-files uninstall
+.PHONY: run test deps models build venv venv-whisper test-data command-audio bench-audio demo bench bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper bench-power fixtures whisper-fixtures clean install install-files uninstall
 
 run: deps models build demo-audio demo
 
@@ -153,7 +154,7 @@ demo:
 		$(BIN)/harkd --input alsa:default --dry-run --events - ; \
 	else echo "== no capture device found: skipping live listening"; fi
 
-bench: bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper
+bench: bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper bench-power
 
 bench-wake: deps models build venv bench-audio
 	bench/bench-wake.sh
@@ -194,6 +195,15 @@ bench-second-pass: deps models command-audio
 bench-whisper: deps models venv-whisper command-audio
 	$(SWIFT) build $(SWIFT_FLAGS) --product hark-whisper
 	$(PYTHON_VENV) bench/bench_whisper.py --hark $(BIN)/hark-whisper $(BENCH_WHISPER_ARGS)
+
+# The always-on stage's estimated milliwatts on each board profile (devices/boards) for 60 s of a quiet
+# room, steady noise and continuous speech, with the CPU seconds per audio second they come from and,
+# as the reference in the same run, the same pipeline without the voice-activity gate; then the CPU at
+# each of the governor's levers (bench/power/main.swift). This machine counts as generic-x86
+# (BENCH_POWER_ARGS="--host NAME" names another profile). Ends with <profile>_<condition>_mw lines.
+bench-power: deps models bench-audio
+	$(SWIFT) build $(SWIFT_FLAGS) --product hark-bench-power
+	$(BIN)/hark-bench-power $(BENCH_POWER_ARGS)
 
 # Re-capture the reference fixtures (needs the venv; results are committed).
 fixtures: models venv test-data

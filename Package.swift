@@ -121,6 +121,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "bench/second-pass"),
 
+        // The always-on stage's estimated milliwatts on each board profile (make bench-power).
+        .executableTarget(name: "hark-bench-power", dependencies: [
+            "HarkDaemon", "HarkPower", "HarkAudio",
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "bench/power"),
+
         // Helpers shared by the test targets.
         .target(name: "HarkTestSupport", dependencies: [
             "HarkAudio",
