@@ -229,12 +229,12 @@ public final class AudioPipelineService: Service, Sendable {
             let event = GovernorChange(change, budget: snapshot.budgetMilliwatts ?? 0, level: snapshot.level, t: t)
             let metadata: Logger.Metadata = ["lever": "\(event.lever ?? "-")", "level": "\(event.level)",
                                              "stage_mw": "\(Event.number(event.stageMilliwatts, digits: 2))",
-                                             "budget_mw": "\(Event.number(event.budgetMilliwatts, digits: 1))", "t": "\(Event.number(t, digits: 2))"]
+                                             "budget_mw": "\(Event.number(event.budgetMilliwatts, digits: 3))", "t": "\(Event.number(t, digits: 2))"]
             switch change {
             case .throttle: logger.notice("power over budget: lever taken", metadata: metadata)
             case .relax: logger.notice("power under budget: lever given back", metadata: metadata)
             case .cannotMeet:
-                logger.warning("power: every lever is taken and the always-on stage still needs \(Event.number(event.stageMilliwatts, digits: 1)) mW, over the \(Event.number(event.budgetMilliwatts, digits: 1)) mW budget; going on", metadata: metadata)
+                logger.warning("power: every lever is taken and the always-on stage still needs \(Event.number(event.stageMilliwatts, digits: 1)) mW, over the \(Event.number(event.budgetMilliwatts, digits: 3)) mW budget; going on", metadata: metadata)
             }
             sink.emit(.governor(event))
         }

@@ -143,7 +143,8 @@ public struct PowerGovernor: Sendable {
             saidCannotMeet = true
             return .cannotMeet(estimate: estimate)
         }
-        saidCannotMeet = false
+        // Dips under the budget do not reset "cannot meet": it is said again only after a lever has
+        // been given back (a new episode), not every time the 10 s estimate wobbles across the budget.
         guard level > 0, estimate < configuration.relaxBelow * budget else {
             underSince = nil
             return nil
@@ -155,6 +156,7 @@ public struct PowerGovernor: Sendable {
         lastChange = t
         lastRelax = t
         underSince = nil
+        saidCannotMeet = false
         return .relax(lever: ladder[level], level: level, estimate: estimate)
     }
 }

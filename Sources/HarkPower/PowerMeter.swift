@@ -58,6 +58,7 @@ public final class PowerMeter: Sendable {
         var requests = Requests()
         var nextReport: Double
         var overBudget = false
+        var saidCannotMeet = false
     }
 
     public let model: PowerModel
@@ -83,14 +84,12 @@ public final class PowerMeter: Sendable {
             var change: PowerGovernor.Change?
             // Judge only a full window: the first seconds of audio say little.
             if governed.seconds >= state.governor.configuration.window - 0.5 {
-                change = state.governor.update(estimate: model.stageMilliwatts(cpuPerSecond: governed.cpuPerSecond), at: t)
-                switch change {
-                case .cannotMeet: state.overBudget = true
-                case .relax: state.overBudget = false
-                case .throttle, nil:
-                    if let budget = state.governor.budget,
-                       model.stageMilliwatts(cpuPerSecond: governed.cpuPerSecond) <= budget { state.overBudget = false }
-                }
+                let estimate = model.stageMilliwatts(cpuPerSecond: governed.cpuPerSecond)
+                change = state.governor.update(estimate: estimate, at: t)
+                // Over the budget with every lever taken (said once per episode), as the estimate stands now.
+                if case .cannotMeet = change { state.saidCannotMeet = true }
+                if case .relax = change { state.saidCannotMeet = false }
+                state.overBudget = state.saidCannotMeet && estimate > (state.governor.budget ?? .infinity)
             }
             var report = false
             if t >= state.nextReport {

@@ -44,6 +44,17 @@ import Testing
         #expect(governor.throttle == expected)
     }
 
+    /// Given every lever taken and an estimate that wobbles across the budget (the 10 s window on
+    /// continuous speech), when it goes on, then "cannot meet" is still said only once.
+    @Test func givenAnEstimateWobblingAcrossTheBudget_whenEveryLeverIsTaken_thenCannotMeetIsSaidOnce() {
+        var governor = PowerGovernor(configuration: .init(budgetMilliwatts: 133), gate: true, wakeWords: 1)
+        let wobble: [Double] = [150, 140, 120, 137, 126, 145, 105, 139]
+        var k = 0
+        let changes = Self.run(&governor, estimate: { _ in k += 1; return wobble[k % wobble.count] }, from: 0, seconds: 600)
+        #expect(changes.filter { if case .cannotMeet = $0.1 { true } else { false } }.count == 1, "\(changes)")
+        #expect(governor.level == governor.ladder.count)
+    }
+
     /// Given levers that each cut the estimate, when over the budget, then the governor stops at the
     /// first level that fits and stays there.
     @Test func givenLeversThatHelp_whenOver_thenItStopsWhereTheBudgetIsMet() {
