@@ -70,6 +70,10 @@ let package = Package(
             "HarkDevices", "HarkAudio", "CPocketSphinx",
         ]),
 
+        // Stage-2 model files: the GGUF reader (mmap, every count, size, offset and type checked as
+        // untrusted input) and the header's semantic checks per architecture.
+        .target(name: "HarkGGUF"),
+
         // Stage-2 speech to text: Whisper tiny.en (CTranslate2 model.bin) on the package's kernels.
         .target(name: "HarkWhisper", dependencies: ["HarkKernels"], swiftSettings: kernelSettings),
 
@@ -132,6 +136,7 @@ let package = Package(
         .testTarget(name: "HarkCommandsTests", dependencies: ["HarkCommands", "HarkDevices", "HarkAudio", "HarkTestSupport"]),
         .testTarget(name: "HarkWhisperTests", dependencies: ["HarkWhisper", "HarkAudio", "HarkTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "HarkDaemonTests", dependencies: ["HarkDaemon", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands", "HarkWhisper", "HarkTestSupport"]),
+        .testTarget(name: "HarkGGUFTests", dependencies: ["HarkGGUF", "HarkTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "HarkControlTests", dependencies: ["HarkControl", "HarkDevices", "HarkStore", "HarkTestSupport", .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6]
