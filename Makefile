@@ -7,6 +7,8 @@
 #                    make bench-commands: stage-1 end of speech → actions latency;
 #                    make bench-second-pass: stage-1 accuracy and latency, first pass / Whisper / both;
 #                    make bench-whisper: hark-whisper vs faster-whisper, seconds per utterance)
+#   make gguf-fixtures      re-write the GGUF test fixtures with gguf-py (committed; needs the
+#                    gguf package in the venv, tools/requirements-llm.txt)
 #   make whisper-fixtures   re-capture the faster-whisper reference (committed; needs the
 #                    faster-whisper venv, which only this and bench-whisper install)
 #   make install     harkd, harkctl, the systemd units, sysusers file, config, demo catalog and models
@@ -38,7 +40,7 @@ MODEL_FILES := $(shell cut -d' ' -f3 models/manifest.sha256 2>/dev/null | sed 's
 APT_PACKAGES := libasound2-dev libsqlite3-dev libmosquitto-dev mosquitto libcurl4-openssl-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us gcc alsa-utils espeak-ng flite sox python3-venv python3-pip time
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps models build venv venv-whisper test-data command-audio bench-audio demo bench bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper fixtures whisper-fixtures clean install install-files uninstall
+.PHONY: run test deps models build venv venv-whisper test-data command-audio bench-audio demo bench bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper fixtures gguf-fixtures whisper-fixtures clean install install-files uninstall
 
 run: deps models build demo-audio demo
 
@@ -196,6 +198,11 @@ bench-whisper: deps models venv-whisper command-audio
 # Re-capture the reference fixtures (needs the venv; results are committed).
 fixtures: models venv test-data
 	$(PYTHON_VENV) tools/capture_wake_fixtures.py --audio build/testdata --models models --out Tests/HarkWakeTests/Fixtures
+
+# GGUF fixtures written and read back by llama.cpp's gguf-py (committed; ~1 min, most of it
+# hashing the real model's tensors).
+gguf-fixtures: models
+	$(PYTHON_VENV) tools/make_tiny_gguf.py
 
 # faster-whisper's transcripts, tokens and intermediates on command clips (committed; ~3 min).
 whisper-fixtures: models venv-whisper command-audio

@@ -104,7 +104,6 @@ def tiny_llama(path: str) -> None:
     w.add_float64("hark.test.f64", -2.25e300)
     w.add_bool("hark.test.bool", True)
     w.add_string("hark.test.string", "héllo, wörld")
-    w.add_string("hark.test.empty", "")
     for vt, values in [(V.UINT8, [0, 255]), (V.INT8, [-128, 127]), (V.UINT16, [0, 65535]), (V.INT16, [-32768, 32767]),
                        (V.UINT32, [0, 4294967295]), (V.INT32, [-2147483648, 2147483647]),
                        (V.UINT64, [0, 18446744073709551615]), (V.INT64, [-9223372036854775808, 9223372036854775807]),

@@ -155,11 +155,20 @@ public struct GGUFTensorRule: Sendable {
     }
 
     /// Whether the rule names one tensor per layer (`blk.{i}.…`).
-    public var isPerLayer: Bool { name.contains("{i}") }
+    public var isPerLayer: Bool { Self.placeholder(in: name) != nil }
 
-    /// The tensor's name in layer `layer`.
+    /// The tensor's name in layer `layer` (the first `{i}` replaced).
     public func name(layer: Int) -> String {
-        name.replacing("{i}", with: String(layer))
+        guard let at = Self.placeholder(in: name) else { return name }
+        let bytes = Array(name.utf8)
+        return String(decoding: bytes[..<at], as: UTF8.self) + String(layer) + String(decoding: bytes[(at + 3)...], as: UTF8.self)
+    }
+
+    /// The byte offset of `{i}` in `name` (a plain scan: the string-processing `replacing` is slow).
+    private static func placeholder(in name: String) -> Int? {
+        let bytes = Array(name.utf8)
+        guard bytes.count >= 3 else { return nil }
+        return (0...(bytes.count - 3)).first { bytes[$0] == UInt8(ascii: "{") && bytes[$0 + 1] == UInt8(ascii: "i") && bytes[$0 + 2] == UInt8(ascii: "}") }
     }
 }
 

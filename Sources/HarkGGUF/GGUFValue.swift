@@ -145,6 +145,26 @@ public enum GGUFArray: Sendable, Equatable, CustomStringConvertible {
     /// Every element as `T` when the array holds integers of any width and each fits `T` exactly;
     /// else nil. On failure `firstMisfit` is the index of the first element that does not fit.
     func integers<T: FixedWidthInteger>(as: T.Type, firstMisfit: inout Int?) -> [T]? {
+        // Fast paths (the generic conversion below is not specialised across modules and costs
+        // microseconds per element): the stored type itself, and Int from the narrower types.
+        switch self {
+        case .uint8(let a as [T]), .int8(let a as [T]), .uint16(let a as [T]), .int16(let a as [T]),
+             .uint32(let a as [T]), .int32(let a as [T]), .uint64(let a as [T]), .int64(let a as [T]):
+            return a
+        default: break
+        }
+        if T.self == Int.self {
+            switch self {
+            case .uint8(let a): return a.map { Int($0) } as? [T]
+            case .int8(let a): return a.map { Int($0) } as? [T]
+            case .uint16(let a): return a.map { Int($0) } as? [T]
+            case .int16(let a): return a.map { Int($0) } as? [T]
+            case .uint32(let a): return a.map { Int($0) } as? [T]
+            case .int32(let a): return a.map { Int($0) } as? [T]
+            case .int64(let a): return a.map { Int($0) } as? [T]
+            default: break
+            }
+        }
         func convert<S: BinaryInteger>(_ values: [S]) -> [T]? {
             var out: [T] = []
             out.reserveCapacity(values.count)
