@@ -116,9 +116,15 @@ enum AVX2 {
         static let xBytes = 18, yBytes = 34
         static var zero: __m256 { _mm256_setzero_ps() }
         @inline(__always) static func step(_ acc: inout __m256, _ bx: UnsafeRawPointer, _ by: UnsafeRawPointer) {
+            // Σ (q − 8)·y per lane as Σ q·y − Σ 8·y: the same integers as ggml's signed product, with
+            // unsigned nibbles straight into vpmaddubsw, and the 8·y sums computed once per activation
+            // block however many weight rows share it (dot4).
             let d = _mm256_mul_ps(halves(bx, 0), halves(by, 0))
-            let qx = _mm256_sub_epi8(nibbles(bx + 2), _mm256_set1_epi8(8))
-            acc = _mm256_fmadd_ps(d, sumPairsSS(qx, load256(by + 2)), acc)
+            let qy = load256(by + 2)
+            let ones = _mm256_set1_epi16(1)
+            let qy8 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), qy), ones)
+            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(nibbles(bx + 2), qy), ones)
+            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(p, qy8)), acc)
         }
         @inline(__always) static func finish(_ acc: __m256) -> Float { hsum(acc) }
     }
@@ -127,8 +133,14 @@ enum AVX2 {
         static let xBytes = 20, yBytes = 36
         static var zero: AccumulatorAndSum { AccumulatorAndSum(acc: _mm256_setzero_ps(), sum: 0) }
         @inline(__always) static func step(_ a: inout AccumulatorAndSum, _ bx: UnsafeRawPointer, _ by: UnsafeRawPointer) {
-            a.sum += half(bx, 2) * half(by, 2)
-            let d = _mm256_mul_ps(halves(bx, 0), halves(by, 0))
+            // x's (d, m) and y's (d, s) are adjacent float16 pairs: one 32-bit load and conversion
+            // each, one multiply gives (dx·dy, m·s).
+            @inline(__always) func pair(_ p: UnsafeRawPointer) -> __m128 {
+                _mm_cvtph_ps(_mm_cvtsi32_si128(p.loadUnaligned(as: Int32.self)))
+            }
+            let products = _mm_mul_ps(pair(bx), pair(by))
+            a.sum += _mm_cvtss_f32(_mm_movehdup_ps(products))
+            let d = _mm256_broadcastss_ps(products)
             a.acc = _mm256_fmadd_ps(d, sumPairsUS(nibbles(bx + 4), load256(by + 4)), a.acc)
         }
         @inline(__always) static func finish(_ a: AccumulatorAndSum) -> Float { hsum(a.acc) + a.sum }

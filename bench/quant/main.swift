@@ -75,6 +75,11 @@ let shapes = [(name: "ffn 1536×576", rows: 1536, columns: 576), (name: "ffn-dow
 let types: [QuantType] = [.q4_0, .q4_1, .q4_K, .q8_0, .q5_K, .q6_K, .f16]
 var rng = Random()
 let sink = UnsafeMutablePointer<UInt64>.allocate(capacity: 8)
+for threads in threadCounts where threads > 1 {
+    let pool = KernelThreadPool(threadCount: threads)
+    let seconds = best(calls: 20_000) { pool.run { _ in } }
+    print("pool of \(threads) threads: an empty operation costs \(Double(Int(seconds * 1e8)) / 100) µs (wall, best round)")
+}
 print("matrix-vector y = W·x, wall time, best of 15 rounds; ceiling = reading the same bytes on the same threads")
 print("shape               type   threads   µs/call    GB/s  GFLOP/s  ceiling GB/s  ratio")
 for threads in threadCounts {
