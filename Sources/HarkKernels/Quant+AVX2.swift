@@ -51,7 +51,14 @@ enum AVX2 {
         _mm256_cvtph_ps(_mm_set1_epi16(Int16(bitPattern: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
     }
 
-    @inline(__always) static func half(_ p: UnsafeRawPointer, _ offset: Int) -> Float { _mm256_cvtss_f32(halves(p, offset)) }
+    /// The two float16 at `p + offset` as floats in lanes 0 and 1: a zero-extending 32-bit load (vmovd),
+    /// so no false dependency. (Lane 0 of `halves` as a scalar compiles back to vpinsrw.)
+    @inline(__always) static func halfPair(_ p: UnsafeRawPointer, _ offset: Int) -> __m128 {
+        _mm_cvtph_ps(_mm_cvtsi32_si128(p.loadUnaligned(fromByteOffset: offset, as: Int32.self)))
+    }
+
+    /// −x, exactly (the sign bit flipped).
+    @inline(__always) static func negate(_ x: __m128) -> __m128 { _mm_xor_ps(x, _mm_set1_ps(-0.0)) }
 
     @inline(__always) static func load128(_ p: UnsafeRawPointer) -> __m128i { _mm_loadu_si128(p.assumingMemoryBound(to: __m128i.self)) }
     @inline(__always) static func load256(_ p: UnsafeRawPointer) -> __m256i { _mm256_loadu_si256(p.assumingMemoryBound(to: __m256i.self)) }
@@ -135,10 +142,7 @@ enum AVX2 {
         @inline(__always) static func step(_ a: inout AccumulatorAndSum, _ bx: UnsafeRawPointer, _ by: UnsafeRawPointer) {
             // x's (d, m) and y's (d, s) are adjacent float16 pairs: one 32-bit load and conversion
             // each, one multiply gives (dx·dy, m·s).
-            @inline(__always) func pair(_ p: UnsafeRawPointer) -> __m128 {
-                _mm_cvtph_ps(_mm_cvtsi32_si128(p.loadUnaligned(as: Int32.self)))
-            }
-            let products = _mm_mul_ps(pair(bx), pair(by))
+            let products = _mm_mul_ps(halfPair(bx, 0), halfPair(by, 0))
             a.sum += _mm_cvtss_f32(_mm_movehdup_ps(products))
             let d = _mm256_broadcastss_ps(products)
             a.acc = _mm256_fmadd_ps(d, sumPairsUS(nibbles(bx + 4), load256(by + 4)), a.acc)
@@ -151,13 +155,14 @@ enum AVX2 {
         static var zero: AccumulatorAndMins { AccumulatorAndMins(acc: _mm256_setzero_ps(), mins: _mm_setzero_ps()) }
         @inline(__always) static func step(_ a: inout AccumulatorAndMins, _ bx: UnsafeRawPointer, _ by: UnsafeRawPointer) {
             let m4 = _mm256_set1_epi8(0xF)
-            let yd = by.loadUnaligned(as: Float.self)
-            let d = yd * half(bx, 0), dmin = -yd * half(bx, 2)
+            // (y.d · x.d, y.d · x.dmin): ggml's d and −dmin.
+            let scales2 = _mm_mul_ps(_mm_set1_ps(by.loadUnaligned(as: Float.self)), halfPair(bx, 0))
+            let d = _mm256_broadcastss_ps(scales2), dmin = negate(_mm_broadcastss_ps(_mm_movehdup_ps(scales2)))
             let mins_and_scales = _mm256_cvtepu8_epi16(scalesAndMins(bx + 4))
             let q8sums = load256(by + 260)
             let q8s = _mm_hadd_epi16(q8sums.lowHalf, q8sums.highHalf)
             let prod = _mm_madd_epi16(mins_and_scales.highHalf, q8s)
-            a.mins = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), a.mins)
+            a.mins = _mm_fmadd_ps(dmin, _mm_cvtepi32_ps(prod), a.mins)
             let sc128 = mins_and_scales.lowHalf
             let scales = _mm256_set_m128i(sc128, sc128)
             var sumi = _mm256_setzero_si256()
@@ -170,7 +175,7 @@ enum AVX2 {
                 let p16h = _mm256_madd_epi16(scaleH, _mm256_maddubs_epi16(q4h, load256(by + 36 + 64 * j)))
                 sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p16l, p16h))
             }
-            a.acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), a.acc)
+            a.acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), a.acc)
         }
         @inline(__always) static func finish(_ a: AccumulatorAndMins) -> Float {
             var m = _mm_add_ps(a.mins, _mm_movehl_ps(a.mins, a.mins))
@@ -184,8 +189,8 @@ enum AVX2 {
         static var zero: AccumulatorAndSum { AccumulatorAndSum(acc: _mm256_setzero_ps(), sum: 0) }
         @inline(__always) static func step(_ a: inout AccumulatorAndSum, _ bx: UnsafeRawPointer, _ by: UnsafeRawPointer) {
             let m4 = _mm256_set1_epi8(0xF), mzero = _mm_setzero_si128()
-            let yd = by.loadUnaligned(as: Float.self)
-            let d = yd * half(bx, 0), dmin = -yd * half(bx, 2)
+            let scales2 = _mm_mul_ps(_mm_set1_ps(by.loadUnaligned(as: Float.self)), halfPair(bx, 0))
+            let d = _mm256_broadcastss_ps(scales2), dmin = -_mm_cvtss_f32(_mm_movehdup_ps(scales2))
             let mins_and_scales = _mm256_cvtepu8_epi16(scalesAndMins(bx + 4))
             let q8sums = load256(by + 260)
             let q8s = _mm_hadd_epi16(q8sums.lowHalf, q8sums.highHalf)
@@ -209,7 +214,7 @@ enum AVX2 {
                 let p1 = _mm256_madd_epi16(scale1, _mm256_maddubs_epi16(q5_1, load256(by + 36 + 64 * j)))
                 sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1))
             }
-            a.acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), a.acc)
+            a.acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), a.acc)
         }
         @inline(__always) static func finish(_ a: AccumulatorAndSum) -> Float { hsum(a.acc) + a.sum }
     }
@@ -219,7 +224,8 @@ enum AVX2 {
         static var zero: __m256 { _mm256_setzero_ps() }
         @inline(__always) static func step(_ acc: inout __m256, _ bx: UnsafeRawPointer, _ by: UnsafeRawPointer) {
             let m3 = _mm256_set1_epi8(3), m15 = _mm256_set1_epi8(15)
-            let d = by.loadUnaligned(as: Float.self) * half(bx, 208)
+            // x.d is the block's last two bytes: load the pair before it (scales 14, 15 and d), use lane 1.
+            let d = _mm256_broadcastss_ps(_mm_mul_ps(_mm_set1_ps(by.loadUnaligned(as: Float.self)), _mm_movehdup_ps(halfPair(bx, 206))))
             let q8sums = load256(by + 260)
             let scales = load128(bx + 192)
             let q8sclsub = _mm256_slli_epi32(_mm256_madd_epi16(q8sums, _mm256_cvtepi8_epi16(scales)), 5)
@@ -250,7 +256,7 @@ enum AVX2 {
                 sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p2, p3))
             }
             sumi = _mm256_sub_epi32(sumi, q8sclsub)
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc)
+            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc)
         }
         @inline(__always) static func finish(_ acc: __m256) -> Float { hsum(acc) }
     }
@@ -267,7 +273,7 @@ enum AVX2 {
             i += 32
         }
         var sum = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)))
-        while i < k { sum += half(x, 2 * i) * half(y, 2 * i); i += 1 }
+        while i < k { sum += x.half(2 * i) * y.half(2 * i); i += 1 }
         return sum
     }
 

@@ -2,6 +2,9 @@ import HarkKernels
 import HarkTestSupport
 import Synchronization
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct QuantMatrixTests {
     /// W (rows × k of `type`), X (n × k floats).
@@ -43,17 +46,32 @@ struct QuantMatrixTests {
         }
     }
 
-    @Test("Given a pool, when run many times in a row, then every thread index runs exactly once per operation")
+    @Test("Given a pool, when run many times in a row, then every chunk runs exactly once per operation")
     func manyOperations() {
-        for (threads, spin) in [(3, 20_000), (2, 0), (4, 50)] {  // spin 0: workers sleep between operations
+        for (threads, spin) in [(3, 200_000), (2, 0), (4, 50)] {  // spin 0: workers sleep between operations
             let pool = KernelThreadPool(threadCount: threads, spinIterations: spin)
-            let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: threads)
-            counts.initialize(repeating: 0)
-            defer { counts.deallocate() }
-            let operations = 3000
-            for _ in 0..<operations { pool.run { t in counts[t] += 1 } }  // each index writes only its own slot
-            #expect(Array(counts) == [Int](repeating: operations, count: threads), "\(threads) threads, spin \(spin)")
+            for chunks in [1, 2, 7, 12] {
+                let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: chunks)
+                counts.initialize(repeating: 0)
+                defer { counts.deallocate() }
+                let operations = 1000
+                for _ in 0..<operations { pool.run(chunks: chunks) { c in counts[c] += 1 } }  // each chunk writes only its own slot
+                #expect(Array(counts) == [Int](repeating: operations, count: chunks), "\(threads) threads, spin \(spin), \(chunks) chunks")
+            }
         }
+    }
+
+    @Test("Given a pool of 2, when an operation's chunks are slow, then the workers take part (chunks run on more than one thread)")
+    func workersTakePart() {
+        let pool = KernelThreadPool(threadCount: 2)
+        let threads = Mutex<Set<UInt>>([])
+        for _ in 0..<50 {
+            pool.run(chunks: 8) { _ in
+                threads.withLock { $0.insert(UInt(pthread_self())) }
+                usleep(200)
+            }
+        }
+        #expect(threads.withLock { $0.count } == 2)
     }
 
     @Test("Given counts and granularities, when split across threads, then the ranges cover 0..<count once with aligned bounds")

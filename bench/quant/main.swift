@@ -77,8 +77,8 @@ var rng = Random()
 let sink = UnsafeMutablePointer<UInt64>.allocate(capacity: 8)
 for threads in threadCounts where threads > 1 {
     let pool = KernelThreadPool(threadCount: threads)
-    let seconds = best(calls: 20_000) { pool.run { _ in } }
-    print("pool of \(threads) threads: an empty operation costs \(Double(Int(seconds * 1e8)) / 100) µs (wall, best round)")
+    let seconds = best(calls: 20_000) { pool.run(chunks: threads) { _ in } }
+    print("pool of \(threads) threads: an operation of \(threads) empty chunks costs \(Double(Int(seconds * 1e8)) / 100) µs (wall, best round)")
 }
 print("matrix-vector y = W·x, wall time, best of 15 rounds; ceiling = reading the same bytes on the same threads")
 print("shape               type   threads   µs/call    GB/s  GFLOP/s  ceiling GB/s  ratio")
