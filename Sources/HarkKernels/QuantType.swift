@@ -46,12 +46,6 @@ public enum QuantType: String, Sendable, CaseIterable, CustomStringConvertible {
         }
     }
 
-    /// Bytes of one row of `k` values; `k` must be a multiple of `blockLength`.
-    public func rowBytes(_ k: Int) -> Int {
-        precondition(k >= 0 && k % blockLength == 0, "\(self): a row of \(k) values is not a whole number of \(blockLength)-value blocks")
-        return k / blockLength * blockBytes
-    }
-
     /// The format ggml's CPU backend converts the activation vector to before a dot with this weight
     /// type (its `vec_dot_type`).
     public var activationFormat: ActivationFormat {
@@ -93,12 +87,24 @@ public enum ActivationFormat: Sendable, CaseIterable {
         case .q8_K: MemoryLayout<BlockQ8_K>.size
         }
     }
+}
 
+/// A format stored as blocks of `blockLength` values in `blockBytes` bytes each.
+public protocol BlockFormat {
+    var blockLength: Int { get }
+    var blockBytes: Int { get }
+}
+
+extension BlockFormat {
+    /// Bytes of one row of `k` values; `k` must be a multiple of `blockLength`.
     public func rowBytes(_ k: Int) -> Int {
         precondition(k >= 0 && k % blockLength == 0, "\(self): a row of \(k) values is not a whole number of \(blockLength)-value blocks")
         return k / blockLength * blockBytes
     }
 }
+
+extension QuantType: BlockFormat {}
+extension ActivationFormat: BlockFormat {}
 
 // MARK: - Half and brain-float conversions, as ggml's CPU backend does them
 
