@@ -40,6 +40,22 @@ extension Kernel {
         }
         return SIMD4(finish(a0), finish(a1), finish(a2), finish(a3))
     }
+
+    /// `dot4` against two activation rows at once (prompt products): each weight block is loaded and
+    /// unpacked once for both (the compiler merges the two steps' identical loads and unpacking).
+    /// Eight accumulators: for the one-register accumulators of the 32-value types.
+    @inline(__always) static func dot4x2(_ x: UnsafeRawPointer, _ rowBytes: Int, _ y0: UnsafeRawPointer, _ y1: UnsafeRawPointer,
+                                         _ nb: Int) -> (SIMD4<Float>, SIMD4<Float>) {
+        var a0 = zero, a1 = zero, a2 = zero, a3 = zero, b0 = zero, b1 = zero, b2 = zero, b3 = zero
+        for i in 0..<nb {
+            let c0 = y0 + yBytes * i, c1 = y1 + yBytes * i, bx = x + xBytes * i
+            step(&a0, bx, c0); step(&b0, bx, c1)
+            step(&a1, bx + rowBytes, c0); step(&b1, bx + rowBytes, c1)
+            step(&a2, bx + 2 * rowBytes, c0); step(&b2, bx + 2 * rowBytes, c1)
+            step(&a3, bx + 3 * rowBytes, c0); step(&b3, bx + 3 * rowBytes, c1)
+        }
+        return (SIMD4(finish(a0), finish(a1), finish(a2), finish(a3)), SIMD4(finish(b0), finish(b1), finish(b2), finish(b3)))
+    }
 }
 
 enum AVX2 {

@@ -54,6 +54,26 @@ extension Quant {
         for r in 0..<rows { out[r * stride] = dot(type, weights + r * rowBytes, activations, count: k) }
     }
 
+    /// `dotRows` for 4 weight rows against two activation rows (out0[r], out1[r] for r in 0..<4),
+    /// where a kernel for it exists (Q4_0, Q4_1, Q8_0 on x86-64); false, and nothing written, where not.
+    @inline(__always)
+    static func dotRows4x2(_ type: QuantType, _ weights: UnsafeRawPointer, rowBytes: Int, _ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer,
+                           count k: Int, into out0: UnsafeMutablePointer<Float>, _ out1: UnsafeMutablePointer<Float>) -> Bool {
+        #if arch(x86_64) && HARK_X86_FMA
+        let r: (SIMD4<Float>, SIMD4<Float>)
+        switch type {
+        case .q8_0: r = AVX2.Q8_0.dot4x2(weights, rowBytes, a0, a1, k / 32)
+        case .q4_0: r = AVX2.Q4_0.dot4x2(weights, rowBytes, a0, a1, k / 32)
+        case .q4_1: r = AVX2.Q4_1.dot4x2(weights, rowBytes, a0, a1, k / 32)
+        default: return false
+        }
+        for i in 0..<4 { out0[i] = r.0[i]; out1[i] = r.1[i] }
+        return true
+        #else
+        return false
+        #endif
+    }
+
     /// f32 · f32 with four accumulators of 8 lanes.
     static func dotF32(_ x: UnsafeRawPointer, _ y: UnsafeRawPointer, _ k: Int) -> Float {
         typealias V = SIMD8<Float>

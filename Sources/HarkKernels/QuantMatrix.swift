@@ -46,8 +46,15 @@ public struct QuantMatrix: @unchecked Sendable {
             var i = range.lowerBound
             while i < range.upperBound {
                 let group = min(4, range.upperBound - i)  // 4 rows at a time share each activation load
-                for j in 0..<n {
+                var j = 0
+                // Pairs of activation rows share each weight block's unpacking, where a kernel does that.
+                while group == 4 && j + 2 <= n && Quant.dotRows4x2(type, row(i), rowBytes: rowBytes, x.row(j), x.row(j + 1), count: k,
+                                                                   into: y + j * rows + i, y + (j + 1) * rows + i) {
+                    j += 2
+                }
+                while j < n {
                     Quant.dotRows(type, row(i), rowBytes: rowBytes, rows: group, x.row(j), count: k, into: y + j * rows + i, stride: 1)
+                    j += 1
                 }
                 i += group
             }
@@ -64,8 +71,9 @@ public struct QuantMatrix: @unchecked Sendable {
 }
 
 /// Up to `capacity` activation rows of `columns` values, quantized for products with one weight
-/// type. Allocated once (per model and batch size) and refilled per product.
-public final class QuantActivations: @unchecked Sendable {
+/// type. Allocated once (per model and batch size) and refilled per product by its one owner (not
+/// Sendable: it is a mutable buffer; products only read it, on the pool's threads, while they run).
+public final class QuantActivations {
     public let format: ActivationFormat
     public let columns: Int
     public let capacity: Int

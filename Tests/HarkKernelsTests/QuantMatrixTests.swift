@@ -33,12 +33,19 @@ struct QuantMatrixTests {
     func threadCountsAgree(_ type: QuantType) {
         let pools = [1, 2, 3].map { KernelThreadPool(threadCount: $0) }
         let k = 2 * max(32, type.blockLength)
-        for (rows, n) in [(1, 1), (3, 1), (7, 2), (33, 1), (65, 5)] {
+        for (rows, n) in [(1, 1), (3, 1), (7, 2), (33, 1), (65, 5), (8, 4)] {
             let (w, x) = Self.operands(type, rows: rows, k: k, n: n, seed: UInt64(rows * 100 + n))
             let results = pools.map { Self.product(type, w, x, rows: rows, k: k, n: n, pool: $0) }
             #expect(results[0].allSatisfy { $0.isFinite }, "\(type) \(rows)×\(k), n \(n): unwritten or non-finite outputs")
             #expect(results[1].map(\.bitPattern) == results[0].map(\.bitPattern) && results[2].map(\.bitPattern) == results[0].map(\.bitPattern),
                     "\(type) \(rows)×\(k), n \(n): thread counts disagree")
+            // The multi-row kernels give each row the single-row dot's float, bit for bit.
+            let single = w.withUnsafeBytes { wb in
+                let a = QuantActivations(for: type, columns: k, capacity: n)
+                x.withUnsafeBufferPointer { a.quantize($0.baseAddress!, rows: n) }
+                return (0..<(n * rows)).map { o in Quant.dot(type, wb.baseAddress! + (o % rows) * type.rowBytes(k), a.row(o / rows), count: k) }
+            }
+            #expect(results[0].map(\.bitPattern) == single.map(\.bitPattern), "\(type) \(rows)×\(k), n \(n): grouped rows differ from single-row dots")
             let reference = Self.product(type, w, x, rows: rows, k: k, n: n, pool: nil)
             for i in 0..<(rows * n) {
                 #expect(abs(results[0][i] - reference[i]) <= 1e-4 * max(1, abs(reference[i])), "\(type) output \(i): \(results[0][i]) vs \(reference[i])")
@@ -67,7 +74,7 @@ struct QuantMatrixTests {
         let threads = Mutex<Set<UInt>>([])
         for _ in 0..<50 {
             pool.run(chunks: 8) { _ in
-                threads.withLock { $0.insert(UInt(pthread_self())) }
+                threads.withLock { _ = $0.insert(UInt(pthread_self())) }
                 usleep(200)
             }
         }

@@ -117,3 +117,35 @@ for threads in threadCounts {
         }
     }
 }
+
+// Prompt products: Y[n × rows] = X[n × columns] · Wᵀ, n = 64 tokens (activation quantization included).
+print("\nmatrix-matrix Y = X·Wᵀ, n = 64 rows of X, wall time, best of 15 rounds")
+print("shape               type   threads   µs/call  GFLOP/s  µs per token")
+for threads in threadCounts {
+    let pool = KernelThreadPool(threadCount: threads)
+    for shape in shapes.prefix(2) {
+        let n = 64
+        let x = (0..<(n * shape.columns)).map { _ in rng.float() }
+        for type in [QuantType.q4_0, .q4_1, .q8_0, .q4_K, .q6_K] where shape.columns % type.blockLength == 0 {
+            let weights = randomMatrix(type, rows: shape.rows, columns: shape.columns, &rng)
+            defer { weights.deallocate() }
+            let matrix = QuantMatrix(type: type, rows: shape.rows, columns: shape.columns, base: weights)
+            let activations = QuantActivations(for: type, columns: shape.columns, capacity: n)
+            var y = [Float](repeating: 0, count: n * shape.rows)
+            let seconds = y.withUnsafeMutableBufferPointer { y in
+                x.withUnsafeBufferPointer { x in
+                    best(calls: 3) {
+                        activations.quantize(x.baseAddress!, rows: n)
+                        matrix.multiply(activations, into: y.baseAddress!, pool: pool)
+                    }
+                }
+            }
+            let gflops = 2 * Double(n * shape.rows * shape.columns) / seconds / 1e9
+            func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : String(repeating: " ", count: w - s.count) + s }
+            func right(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
+            func f(_ v: Double) -> String { String(Double((v * 10).rounded()) / 10) }
+            print(right(shape.name, 20) + right(type.description, 6) + pad("\(threads)", 8) + pad(f(seconds * 1e6), 10)
+                  + pad(f(gflops), 9) + pad(f(seconds * 1e6 / Double(n)), 14))
+        }
+    }
+}
