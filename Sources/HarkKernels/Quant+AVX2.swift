@@ -3,8 +3,9 @@
 // than vpmovsx/vpmaddwd, so the integer core is written with the instructions ggml uses
 // (vpmaddubsw, vpmaddwd, vpshufb). The lane structure is ggml's AVX2 one (ggml-cpu/arch/x86/quants.c):
 // per block, 8 int32 lane sums → float, fused into 8 float accumulators, summed at the end; the lane
-// integers and the float operations are the same, so each row's result is the float ggml's x86
-// vec_dot gives (llama.cpp's path for the types it does not repack into interleaved rows).
+// integers and the float operations are the same by construction, so each row's result should be the
+// float ggml's x86 vec_dot gives (llama.cpp's path for the types it does not repack into interleaved
+// rows); no test compares with ggml itself yet (tests hold these to Quant+Reference.swift).
 
 #if arch(x86_64) && HARK_X86_FMA
 import _Builtin_intrinsics.intel
