@@ -6,10 +6,12 @@
 #                    make bench-dispatch: action → MQTT PUBACK latency and journal throughput;
 #                    make bench-commands: stage-1 end of speech → actions latency;
 #                    make bench-second-pass: stage-1 accuracy and latency, first pass / Whisper / both;
-#                    make bench-whisper: hark-whisper vs faster-whisper, seconds per utterance;
-#                    make bench-quant: quantized matrix products, GB/s and GFLOP/s at 1 and 2 threads)
+#                    make bench-whisper: hark-whisper vs faster-whisper, seconds per utterance)
 #   make whisper-fixtures   re-capture the faster-whisper reference (committed; needs the
 #                    faster-whisper venv, which only this and bench-whisper install)
+#   make bench-quant        the stage-2 kernels: quantized matrix products, GB/s and GFLOP/s
+#   make quant-fixtures     re-capture gguf-py's quantization fixtures (committed; needs the gguf
+#                    package in the venv, tools/requirements-llm.txt)
 #   make install     harkd, harkctl, the systemd units, sysusers file, config, demo catalog and models
 #                    under $(DESTDIR)$(PREFIX) and $(DESTDIR)/etc; make uninstall removes them
 
@@ -39,7 +41,7 @@ MODEL_FILES := $(shell cut -d' ' -f3 models/manifest.sha256 2>/dev/null | sed 's
 APT_PACKAGES := libasound2-dev libsqlite3-dev libmosquitto-dev mosquitto libcurl4-openssl-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us gcc alsa-utils espeak-ng flite sox python3-venv python3-pip time
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps models build venv venv-whisper test-data command-audio bench-audio demo bench bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper bench-quant fixtures whisper-fixtures clean install install-files uninstall
+.PHONY: run test deps models build venv venv-whisper test-data command-audio bench-audio demo bench bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper fixtures whisper-fixtures clean install install-files uninstall
 
 run: deps models build demo-audio demo
 
@@ -157,10 +159,16 @@ bench: bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper 
 bench-wake: deps models build venv bench-audio
 	bench/bench-wake.sh
 
+.PHONY: bench-quant quant-fixtures
+
 # The stage-2 kernels: matrix-vector and 64-row products of each weight type on SmolLM2-135M's shapes,
-# against a read-bandwidth ceiling measured in the same run (bench/quant/main.swift).
+# against a read-bandwidth ceiling measured in the same run (bench/quant/main.swift, ~1 min).
 bench-quant:
 	bench/quant/run.sh
+
+# gguf-py's quantization and dequantization of seeded random data per weight type (committed).
+quant-fixtures: venv
+	$(PYTHON_VENV) tools/capture_quant_fixtures.py
 
 # 10 000 actions through the dispatcher to a mosquitto on a free loopback port, against raw libmosquitto
 # and plain GRDB in the same run (bench/dispatch/main.swift); ends with dispatch_p99_ms and journal_actions_per_s.
