@@ -11,6 +11,9 @@
 #                    gguf package in the venv, tools/requirements-llm.txt)
 #   make whisper-fixtures   re-capture the faster-whisper reference (committed; needs the
 #                    faster-whisper venv, which only this and bench-whisper install)
+#   make bench-quant        the stage-2 kernels: quantized matrix products, GB/s and GFLOP/s
+#   make quant-fixtures     re-capture gguf-py's quantization fixtures (committed; needs the gguf
+#                    package in the venv, tools/requirements-llm.txt)
 #   make install     harkd, harkctl, the systemd units, sysusers file, config, demo catalog and models
 #                    under $(DESTDIR)$(PREFIX) and $(DESTDIR)/etc; make uninstall removes them
 
@@ -153,10 +156,21 @@ demo:
 		$(BIN)/harkd --input alsa:default --dry-run --events - ; \
 	else echo "== no capture device found: skipping live listening"; fi
 
-bench: bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper
+bench: bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper bench-quant
 
 bench-wake: deps models build venv bench-audio
 	bench/bench-wake.sh
+
+.PHONY: bench-quant quant-fixtures
+
+# The stage-2 kernels: matrix-vector and 64-row products of each weight type on SmolLM2-135M's shapes,
+# against a read-bandwidth ceiling measured in the same run (bench/quant/main.swift, ~1 min).
+bench-quant:
+	bench/quant/run.sh
+
+# gguf-py's quantization and dequantization of seeded random data per weight type (committed).
+quant-fixtures: venv
+	$(PYTHON_VENV) tools/capture_quant_fixtures.py
 
 # 10 000 actions through the dispatcher to a mosquitto on a free loopback port, against raw libmosquitto
 # and plain GRDB in the same run (bench/dispatch/main.swift); ends with dispatch_p99_ms and journal_actions_per_s.

@@ -127,7 +127,7 @@ let package = Package(
             "HarkAudio",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/HarkTestSupport"),
-        .testTarget(name: "HarkKernelsTests", dependencies: ["HarkKernels", "HarkTestSupport"]),
+        .testTarget(name: "HarkKernelsTests", dependencies: ["HarkKernels", "HarkTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "HarkAudioTests", dependencies: ["HarkAudio", "HarkTestSupport"]),
         // Fixtures are read from the source tree by path.
         .testTarget(name: "HarkWakeTests", dependencies: ["HarkWake", "HarkAudio", "HarkTestSupport"], exclude: ["Fixtures"]),
