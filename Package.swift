@@ -22,6 +22,7 @@ let package = Package(
         .executable(name: "harkd", targets: ["harkd"]),
         .executable(name: "harkctl", targets: ["harkctl"]),
         .executable(name: "hark-whisper", targets: ["hark-whisper"]),
+        .executable(name: "hark-llm", targets: ["hark-llm"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -77,6 +78,9 @@ let package = Package(
         // Stage-2 speech to text: Whisper tiny.en (CTranslate2 model.bin) on the package's kernels.
         .target(name: "HarkWhisper", dependencies: ["HarkKernels"], swiftSettings: kernelSettings),
 
+        // Stage-2 language models: tokenizer, architectures, KV cache, sampler.
+        .target(name: "HarkLLM", dependencies: ["HarkGGUF", "HarkKernels"], swiftSettings: kernelSettings),
+
         // The control socket: JSON-RPC 2.0 over a Unix stream socket (an epoll loop on its own
         // thread), peer-credential roles, limits; and the client harkctl uses.
         .target(name: "HarkControl", dependencies: [
@@ -101,6 +105,10 @@ let package = Package(
 
         .executableTarget(name: "harkctl", dependencies: [
             "HarkControl",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "hark-llm", dependencies: [
+            "HarkLLM",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "hark-whisper", dependencies: [
@@ -137,6 +145,7 @@ let package = Package(
         .testTarget(name: "HarkWhisperTests", dependencies: ["HarkWhisper", "HarkAudio", "HarkTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "HarkDaemonTests", dependencies: ["HarkDaemon", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands", "HarkWhisper", "HarkTestSupport"]),
         .testTarget(name: "HarkGGUFTests", dependencies: ["HarkGGUF", "HarkTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "HarkLLMTests", dependencies: ["HarkLLM", "HarkGGUF", "HarkTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "HarkControlTests", dependencies: ["HarkControl", "HarkDevices", "HarkStore", "HarkTestSupport", .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6]
