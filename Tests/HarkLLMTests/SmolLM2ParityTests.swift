@@ -31,8 +31,10 @@ struct GreedyFixture: Decodable {
     /// to 1.24 on this model (measured), so the bound is 1.0.
     static let logitTolerance = 1.0
     /// Positions (of 64, llama.cpp's token fed back at each) where Hark's most likely token must be
-    /// llama.cpp's; a flip happens only where llama.cpp's top two are within the noise above.
-    static let argmaxAgreement = 60
+    /// llama.cpp's; a flip happens only where llama.cpp's top two are within the noise above. Measured:
+    /// 59–63 per prompt against llama.cpp built for AVX2 (the fixture), 62–63 against a native
+    /// AVX-512 build of the same version: the bound is 7 of 8.
+    static let argmaxAgreement = 56
 
     @Test(arguments: 0..<5)
     func greedyTokensAndTopLogitsMatchLlamaCpp(run index: Int) throws {
