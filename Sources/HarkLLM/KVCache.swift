@@ -52,8 +52,6 @@ public final class KVCache: @unchecked Sendable {
         values + (layer * capacity + slot(position)) * kvSize
     }
 
-    /// The first position still held when `count` positions have been seen.
-    var oldest: Int { window.map { max(0, count - $0) } ?? 0 }
 }
 
 /// Grouped-query attention of one query position over the cache, as ggml computes it without flash

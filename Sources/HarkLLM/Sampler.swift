@@ -34,11 +34,18 @@ public struct Sampler: Sendable {
     /// The next token for `logits` (one per vocabulary entry) after `history` (the tokens so far).
     public mutating func sample(_ logits: UnsafeBufferPointer<Float>, history: [Int32] = []) -> Int32 {
         precondition(!logits.isEmpty, "sampling from an empty row of logits")
+        let penalised = repetitionPenalty != 1 && penaltyWindow > 0 && !history.isEmpty
+        if temperature <= 0 && !penalised {
+            // Greedy without a penalty: the highest logit, the lowest id of equals, with no copy.
+            var best = 0
+            for i in 1..<logits.count where logits[i] > logits[best] { best = i }
+            return Int32(best)
+        }
         candidates.removeAll(keepingCapacity: true)
         for (i, l) in logits.enumerated() { candidates.append((Int32(i), l)) }
-        if repetitionPenalty != 1, penaltyWindow > 0 {
-            var penalised = Set<Int32>()
-            for t in history.suffix(penaltyWindow) where t >= 0 && Int(t) < logits.count && penalised.insert(t).inserted {
+        if penalised {
+            var seen = Set<Int32>()
+            for t in history.suffix(penaltyWindow) where t >= 0 && Int(t) < logits.count && seen.insert(t).inserted {
                 let l = candidates[Int(t)].logit
                 candidates[Int(t)].logit = l > 0 ? l / repetitionPenalty : l * repetitionPenalty
             }
