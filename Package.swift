@@ -22,6 +22,7 @@ let package = Package(
         .executable(name: "harkd", targets: ["harkd"]),
         .executable(name: "harkctl", targets: ["harkctl"]),
         .executable(name: "hark-whisper", targets: ["hark-whisper"]),
+        .executable(name: "hark-llm", targets: ["hark-llm"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -70,11 +71,18 @@ let package = Package(
             "HarkDevices", "HarkAudio", "CPocketSphinx",
         ]),
 
+        // Stage-2 model files: the GGUF reader (mmap, every count, size, offset and type checked as
+        // untrusted input) and the header's semantic checks per architecture.
+        .target(name: "HarkGGUF"),
+
         // Stage-2 speech to text: Whisper tiny.en (CTranslate2 model.bin) on the package's kernels.
         .target(name: "HarkWhisper", dependencies: ["HarkKernels"], swiftSettings: kernelSettings),
 
         // Power: per-thread CPU accounting, board profiles, the estimate in milliwatts, the governor.
         .target(name: "HarkPower"),
+
+        // Stage-2 language models: tokenizer, architectures, KV cache, sampler.
+        .target(name: "HarkLLM", dependencies: ["HarkGGUF", "HarkKernels"], swiftSettings: kernelSettings),
 
         // The control socket: JSON-RPC 2.0 over a Unix stream socket (an epoll loop on its own
         // thread), peer-credential roles, limits; and the client harkctl uses.
@@ -100,6 +108,10 @@ let package = Package(
 
         .executableTarget(name: "harkctl", dependencies: [
             "HarkControl",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "hark-llm", dependencies: [
+            "HarkLLM",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "hark-whisper", dependencies: [
@@ -132,7 +144,7 @@ let package = Package(
             "HarkAudio",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/HarkTestSupport"),
-        .testTarget(name: "HarkKernelsTests", dependencies: ["HarkKernels", "HarkTestSupport"]),
+        .testTarget(name: "HarkKernelsTests", dependencies: ["HarkKernels", "HarkTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "HarkAudioTests", dependencies: ["HarkAudio", "HarkTestSupport"]),
         // Fixtures are read from the source tree by path.
         .testTarget(name: "HarkWakeTests", dependencies: ["HarkWake", "HarkAudio", "HarkTestSupport"], exclude: ["Fixtures"]),
@@ -142,6 +154,8 @@ let package = Package(
         .testTarget(name: "HarkWhisperTests", dependencies: ["HarkWhisper", "HarkAudio", "HarkTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "HarkDaemonTests", dependencies: ["HarkDaemon", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands", "HarkWhisper", "HarkPower", "HarkAudio", "HarkTestSupport"]),
         .testTarget(name: "HarkPowerTests", dependencies: ["HarkPower"]),
+        .testTarget(name: "HarkGGUFTests", dependencies: ["HarkGGUF", "HarkTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "HarkLLMTests", dependencies: ["HarkLLM", "HarkGGUF", "HarkTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "HarkControlTests", dependencies: ["HarkControl", "HarkDevices", "HarkStore", "HarkTestSupport", .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6]

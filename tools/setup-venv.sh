@@ -5,6 +5,7 @@
 #   PYTHON=python3.11 tools/setup-venv.sh
 #   tools/setup-venv.sh --force    # rebuild from scratch
 #   tools/setup-venv.sh --whisper  # also the speech-to-text reference (faster-whisper)
+#   tools/setup-venv.sh --llm      # also the language-model reference (llama.cpp, gguf-py)
 #
 # Needs Python >= 3.9 with the venv module. On a fresh Debian 12 that means
 # `apt-get install python3-venv python3-pip` (the Makefile does this).
@@ -24,33 +25,48 @@ PYTHON="${PYTHON:-python3}"
 
 REQ_WHISPER="$ROOT/tools/requirements-whisper.txt"
 WHISPER_STAMP="$VENV/.hark-whisper-stamp"
+REQ_LLM="$ROOT/tools/requirements-llm.txt"
+LLM_STAMP="$VENV/.hark-llm-stamp"
 
 force=0
 whisper=0
+llm=0
 for arg in "$@"; do
     case "$arg" in
         --force) force=1 ;;
         --whisper) whisper=1 ;;
-        *) echo "setup-venv: unknown argument '$arg' (--force, --whisper)" >&2; exit 2 ;;
+        --llm) llm=1 ;;
+        *) echo "setup-venv: unknown argument '$arg' (--force, --whisper, --llm)" >&2; exit 2 ;;
     esac
 done
 
-# The faster-whisper layer on top of the base environment; idempotent like the base.
-setup_whisper() {
-    local want_w
-    want_w="$( { cat "$REQ" "$REQ_WHISPER" | sha256sum | cut -d' ' -f1; "$VENV/bin/python" -c 'import sys; print(sys.version.split()[0])'; } | tr '\n' ' ')"
-    if [[ -f "$WHISPER_STAMP" ]] && [[ "$(cat "$WHISPER_STAMP")" == "$want_w" ]]; then
-        echo "setup-venv: faster-whisper reference is up to date"
+# A reference layer on top of the base environment (faster-whisper, llama.cpp), with its own stamp;
+# idempotent like the base. setup_layer NAME REQUIREMENTS STAMP IMPORTS
+setup_layer() {
+    local name=$1 req=$2 stamp=$3 imports=$4 want_l t0
+    want_l="$( { cat "$REQ" "$req" | sha256sum | cut -d' ' -f1; "$VENV/bin/python" -c 'import sys; print(sys.version.split()[0])'; } | tr '\n' ' ')"
+    if [[ -f "$stamp" ]] && [[ "$(cat "$stamp")" == "$want_l" ]]; then
+        echo "setup-venv: $name reference is up to date"
         return 0
     fi
-    local t0
     t0=$(date +%s)
-    rm -f "$WHISPER_STAMP"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQ_WHISPER"
+    rm -f "$stamp"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
     "$VENV/bin/python" -m pip check
-    "$VENV/bin/python" -c 'import ctranslate2, faster_whisper  # noqa: F401'
-    echo "$want_w" > "$WHISPER_STAMP"
-    echo "setup-venv: faster-whisper reference ready in $(( $(date +%s) - t0 )) s"
+    "$VENV/bin/python" -c "import $imports"
+    echo "$want_l" > "$stamp"
+    echo "setup-venv: $name reference ready in $(( $(date +%s) - t0 )) s"
+}
+
+setup_whisper() { setup_layer faster-whisper "$REQ_WHISPER" "$WHISPER_STAMP" "ctranslate2, faster_whisper"; }
+
+# llama.cpp from source for x86-64-v3 (AVX2, FMA, F16C), as Hark's kernels: not -march=native,
+# whose AMX tiles a VM may not permit. No binary and no cache, so pip neither takes a prebuilt wheel
+# nor reuses one it built earlier with other flags.
+setup_llm() {
+    CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON}" \
+    PIP_NO_BINARY=llama-cpp-python PIP_NO_CACHE_DIR=1 \
+        setup_layer llama.cpp "$REQ_LLM" "$LLM_STAMP" "llama_cpp, gguf"
 }
 
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
@@ -63,6 +79,7 @@ want="$( { sha256sum "$REQ" | cut -d' ' -f1; "$PYTHON" -c 'import sys; print(sys
 if [[ $force -eq 0 && -x "$VENV/bin/python" && -f "$STAMP" ]] && [[ "$(cat "$STAMP")" == "$want" ]]; then
     echo "setup-venv: .venv is up to date"
     [[ $whisper -eq 1 ]] && setup_whisper
+    [[ $llm -eq 1 ]] && setup_llm
     exit 0
 fi
 
@@ -91,4 +108,7 @@ echo "$want" > "$STAMP"
 echo "setup-venv: .venv ready in $(( $(date +%s) - start )) s"
 if [[ $whisper -eq 1 ]]; then
     setup_whisper
+fi
+if [[ $llm -eq 1 ]]; then
+    setup_llm
 fi

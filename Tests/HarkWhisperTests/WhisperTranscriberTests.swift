@@ -131,15 +131,7 @@ import Testing
 }
 
 extension WhisperTranscriberTests {
-    /// Runs a shell command; its standard output and exit status.
-    static func run(_ command: String) -> (output: String, status: Int32) {
-        guard let pipe = popen(command, "r") else { return ("", -1) }
-        var output = ""
-        var buffer = [CChar](repeating: 0, count: 4096)
-        while fgets(&buffer, Int32(buffer.count), pipe) != nil { output += String(cString: buffer) }
-        let status = pclose(pipe)
-        return (output, (status >> 8) & 0xff)
-    }
+    static func run(_ command: String) -> (output: String, status: Int32) { runShell(command) }
 
     @Test("Given hark-whisper and two recordings, when run with --json, then it prints the load time and one object per file with text, tokens and seconds; a missing file fails with exit status 1")
     func commandLine() throws {

@@ -1,0 +1,320 @@
+// The dot products of quantized rows with AVX2 (x86-64-v3), through clang's intrinsics: Swift's SIMD
+// types have no unsigned×signed byte multiply-add, and their integer widenings lower to calls rather
+// than vpmovsx/vpmaddwd, so the integer core is written with the instructions ggml uses
+// (vpmaddubsw, vpmaddwd, vpshufb). The lane structure is ggml's AVX2 one (ggml-cpu/arch/x86/quants.c):
+// per block, 8 int32 lane sums → float, fused into 8 float accumulators, summed at the end; the lane
+// integers and the float operations are the same by construction, so each row's result should be the
+// float ggml's x86 vec_dot gives (llama.cpp's path for the types it does not repack into interleaved
+// rows); no test compares with ggml itself yet (tests hold these to Quant+Reference.swift).
+
+#if arch(x86_64) && HARK_X86_FMA
+import _Builtin_intrinsics.intel
+
+/// One type's dot product as ggml's AVX2 loop: an accumulator, a step over one block (x's `xBytes`
+/// and y's `yBytes`), a final reduction. `dot4` runs four weight rows against the same
+/// activations: independent accumulators the core overlaps (a single row's loop waits on its one
+/// fused multiply-add chain), the activation loads shared. Each row's arithmetic is unchanged, so its
+/// result is bit for bit the single-row one.
+protocol Kernel {
+    associatedtype Accumulator
+    static var xBytes: Int { get }
+    static var yBytes: Int { get }
+    static var zero: Accumulator { get }
+    static func step(_ acc: inout Accumulator, _ bx: UnsafeRawPointer, _ by: UnsafeRawPointer)
+    static func finish(_ acc: Accumulator) -> Float
+}
+
+extension Kernel {
+    @inline(__always) static func dot(_ x: UnsafeRawPointer, _ y: UnsafeRawPointer, _ nb: Int) -> Float {
+        var a = zero
+        for i in 0..<nb { step(&a, x + xBytes * i, y + yBytes * i) }
+        return finish(a)
+    }
+
+    @inline(__always) static func dot4(_ x: UnsafeRawPointer, _ rowBytes: Int, _ y: UnsafeRawPointer, _ nb: Int) -> SIMD4<Float> {
+        var a0 = zero, a1 = zero, a2 = zero, a3 = zero
+        for i in 0..<nb {
+            let by = y + yBytes * i, bx = x + xBytes * i
+            step(&a0, bx, by)
+            step(&a1, bx + rowBytes, by)
+            step(&a2, bx + 2 * rowBytes, by)
+            step(&a3, bx + 3 * rowBytes, by)
+        }
+        return SIMD4(finish(a0), finish(a1), finish(a2), finish(a3))
+    }
+
+    /// `dot4` against two activation rows at once (prompt products): each weight block is loaded and
+    /// unpacked once for both (the compiler merges the two steps' identical loads and unpacking).
+    /// Eight accumulators: for the one-register accumulators of the 32-value types.
+    @inline(__always) static func dot4x2(_ x: UnsafeRawPointer, _ rowBytes: Int, _ y0: UnsafeRawPointer, _ y1: UnsafeRawPointer,
+                                         _ nb: Int) -> (SIMD4<Float>, SIMD4<Float>) {
+        var a0 = zero, a1 = zero, a2 = zero, a3 = zero, b0 = zero, b1 = zero, b2 = zero, b3 = zero
+        for i in 0..<nb {
+            let c0 = y0 + yBytes * i, c1 = y1 + yBytes * i, bx = x + xBytes * i
+            step(&a0, bx, c0); step(&b0, bx, c1)
+            step(&a1, bx + rowBytes, c0); step(&b1, bx + rowBytes, c1)
+            step(&a2, bx + 2 * rowBytes, c0); step(&b2, bx + 2 * rowBytes, c1)
+            step(&a3, bx + 3 * rowBytes, c0); step(&b3, bx + 3 * rowBytes, c1)
+        }
+        return (SIMD4(finish(a0), finish(a1), finish(a2), finish(a3)), SIMD4(finish(b0), finish(b1), finish(b2), finish(b3)))
+    }
+}
+
+enum AVX2 {
+    /// The float16 at `p + offset` as a float in all 8 lanes: vpbroadcastw + vcvtph2ps. (The scalar
+    /// `Float(Float16(bitPattern:))` loads with vpinsrw into whatever register LLVM picks, often the
+    /// accumulator, which chains each block's scale to the previous block's sum: Q6_K dot products
+    /// went 66 → 27 ns a row of 512 when only that was changed.)
+    @inline(__always) static func halves(_ p: UnsafeRawPointer, _ offset: Int) -> __m256 {
+        _mm256_cvtph_ps(_mm_set1_epi16(Int16(bitPattern: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
+    }
+
+    /// The two float16 at `p + offset` as floats in lanes 0 and 1: a zero-extending 32-bit load (vmovd),
+    /// so no false dependency. (Lane 0 of `halves` as a scalar compiles back to vpinsrw.)
+    @inline(__always) static func halfPair(_ p: UnsafeRawPointer, _ offset: Int) -> __m128 {
+        _mm_cvtph_ps(_mm_cvtsi32_si128(p.loadUnaligned(fromByteOffset: offset, as: Int32.self)))
+    }
+
+    /// −x, exactly (the sign bit flipped).
+    @inline(__always) static func negate(_ x: __m128) -> __m128 { _mm_xor_ps(x, _mm_set1_ps(-0.0)) }
+
+    @inline(__always) static func load128(_ p: UnsafeRawPointer) -> __m128i { _mm_loadu_si128(p.assumingMemoryBound(to: __m128i.self)) }
+    @inline(__always) static func load256(_ p: UnsafeRawPointer) -> __m256i { _mm256_loadu_si256(p.assumingMemoryBound(to: __m256i.self)) }
+
+    /// 32 nibbles from 16 bytes: low nibbles in bytes 0–15, high nibbles in 16–31.
+    @inline(__always) static func nibbles(_ p: UnsafeRawPointer) -> __m256i {
+        let raw = load128(p)
+        return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0xF))
+    }
+
+    /// 8 float lanes, each the sum of 4 adjacent products of unsigned bytes `u` and signed bytes `s`
+    /// (pairs may not exceed ±32767: true of every caller, whose |u·s| ≤ 63·127).
+    @inline(__always) static func sumPairsUS(_ u: __m256i, _ s: __m256i) -> __m256 {
+        _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)))
+    }
+
+    /// As `sumPairsUS` for two signed operands: |x| times y with x's sign.
+    @inline(__always) static func sumPairsSS(_ x: __m256i, _ y: __m256i) -> __m256 {
+        sumPairsUS(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x))
+    }
+
+    @inline(__always) static func hsum(_ x: __m256) -> Float {
+        var r = _mm_add_ps(x.highHalf, x.lowHalf)
+        r = _mm_add_ps(r, _mm_movehl_ps(r, r))
+        r = _mm_add_ss(r, _mm_movehdup_ps(r))
+        return _mm_cvtss_f32(r)
+    }
+
+    /// The 8 scales and 8 mins of a q4_K/q5_K block as bytes 0–7 and 8–15 (ggml's utmp shuffle).
+    @inline(__always) static func scalesAndMins(_ p: UnsafeRawPointer) -> __m128i {
+        let u0 = p.loadUnaligned(as: UInt32.self), u1 = p.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+        let u2 = p.loadUnaligned(fromByteOffset: 8, as: UInt32.self)
+        let k1: UInt32 = 0x3f3f_3f3f, k2: UInt32 = 0x0f0f_0f0f, k3: UInt32 = 0x0303_0303
+        let t3 = ((u2 >> 4) & k2) | (((u1 >> 6) & k3) << 4)
+        let t2 = u1 & k1
+        let t1 = (u2 & k2) | (((u0 >> 6) & k3) << 4)
+        let t0 = u0 & k1
+        return _mm_set_epi32(Int32(bitPattern: t3), Int32(bitPattern: t2), Int32(bitPattern: t1), Int32(bitPattern: t0))
+    }
+
+    /// A vpshufb control that broadcasts 16-bit lane `i` of each 128-bit half.
+    @inline(__always) static func broadcastLane16(_ i: Int) -> __m256i {
+        _mm256_set1_epi16(Int16(2 * i) | Int16(2 * i + 1) << 8)
+    }
+
+    // MARK: Dot products (x: weight row, y: activations, nb: blocks)
+
+    struct AccumulatorAndSum { var acc: __m256; var sum: Float }
+    struct AccumulatorAndMins { var acc: __m256; var mins: __m128 }
+
+    enum Q8_0: Kernel {
+        static let xBytes = 34, yBytes = 34
+        static var zero: __m256 { _mm256_setzero_ps() }
+        @inline(__always) static func step(_ acc: inout __m256, _ bx: UnsafeRawPointer, _ by: UnsafeRawPointer) {
+            let d = _mm256_mul_ps(halves(bx, 0), halves(by, 0))
+            acc = _mm256_fmadd_ps(d, sumPairsSS(load256(bx + 2), load256(by + 2)), acc)
+        }
+        @inline(__always) static func finish(_ acc: __m256) -> Float { hsum(acc) }
+    }
+
+    enum Q4_0: Kernel {
+        static let xBytes = 18, yBytes = 34
+        static var zero: __m256 { _mm256_setzero_ps() }
+        @inline(__always) static func step(_ acc: inout __m256, _ bx: UnsafeRawPointer, _ by: UnsafeRawPointer) {
+            // Σ (q − 8)·y per lane as Σ q·y − Σ 8·y: the same integers as ggml's signed product, with
+            // unsigned nibbles straight into vpmaddubsw, and the 8·y sums computed once per activation
+            // block however many weight rows share it (dot4).
+            let d = _mm256_mul_ps(halves(bx, 0), halves(by, 0))
+            let qy = load256(by + 2)
+            let ones = _mm256_set1_epi16(1)
+            let qy8 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), qy), ones)
+            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(nibbles(bx + 2), qy), ones)
+            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(p, qy8)), acc)
+        }
+        @inline(__always) static func finish(_ acc: __m256) -> Float { hsum(acc) }
+    }
+
+    enum Q4_1: Kernel {
+        static let xBytes = 20, yBytes = 36
+        static var zero: AccumulatorAndSum { AccumulatorAndSum(acc: _mm256_setzero_ps(), sum: 0) }
+        @inline(__always) static func step(_ a: inout AccumulatorAndSum, _ bx: UnsafeRawPointer, _ by: UnsafeRawPointer) {
+            // x's (d, m) and y's (d, s) are adjacent float16 pairs: one 32-bit load and conversion
+            // each, one multiply gives (dx·dy, m·s).
+            let products = _mm_mul_ps(halfPair(bx, 0), halfPair(by, 0))
+            a.sum += _mm_cvtss_f32(_mm_movehdup_ps(products))
+            let d = _mm256_broadcastss_ps(products)
+            a.acc = _mm256_fmadd_ps(d, sumPairsUS(nibbles(bx + 4), load256(by + 4)), a.acc)
+        }
+        @inline(__always) static func finish(_ a: AccumulatorAndSum) -> Float { hsum(a.acc) + a.sum }
+    }
+
+    enum Q4_K: Kernel {
+        static let xBytes = 144, yBytes = 292
+        static var zero: AccumulatorAndMins { AccumulatorAndMins(acc: _mm256_setzero_ps(), mins: _mm_setzero_ps()) }
+        @inline(__always) static func step(_ a: inout AccumulatorAndMins, _ bx: UnsafeRawPointer, _ by: UnsafeRawPointer) {
+            let m4 = _mm256_set1_epi8(0xF)
+            // (y.d · x.d, y.d · x.dmin): ggml's d and −dmin.
+            let scales2 = _mm_mul_ps(_mm_set1_ps(by.loadUnaligned(as: Float.self)), halfPair(bx, 0))
+            let d = _mm256_broadcastss_ps(scales2), dmin = negate(_mm_broadcastss_ps(_mm_movehdup_ps(scales2)))
+            let mins_and_scales = _mm256_cvtepu8_epi16(scalesAndMins(bx + 4))
+            let q8sums = load256(by + 260)
+            let q8s = _mm_hadd_epi16(q8sums.lowHalf, q8sums.highHalf)
+            let prod = _mm_madd_epi16(mins_and_scales.highHalf, q8s)
+            a.mins = _mm_fmadd_ps(dmin, _mm_cvtepi32_ps(prod), a.mins)
+            let sc128 = mins_and_scales.lowHalf
+            let scales = _mm256_set_m128i(sc128, sc128)
+            var sumi = _mm256_setzero_si256()
+            for j in 0..<4 {
+                let scaleL = _mm256_shuffle_epi8(scales, broadcastLane16(2 * j))
+                let scaleH = _mm256_shuffle_epi8(scales, broadcastLane16(2 * j + 1))
+                let bits = load256(bx + 16 + 32 * j)
+                let q4l = _mm256_and_si256(bits, m4), q4h = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4)
+                let p16l = _mm256_madd_epi16(scaleL, _mm256_maddubs_epi16(q4l, load256(by + 4 + 64 * j)))
+                let p16h = _mm256_madd_epi16(scaleH, _mm256_maddubs_epi16(q4h, load256(by + 36 + 64 * j)))
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p16l, p16h))
+            }
+            a.acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), a.acc)
+        }
+        @inline(__always) static func finish(_ a: AccumulatorAndMins) -> Float {
+            var m = _mm_add_ps(a.mins, _mm_movehl_ps(a.mins, a.mins))
+            m = _mm_add_ss(m, _mm_movehdup_ps(m))
+            return hsum(a.acc) + _mm_cvtss_f32(m)
+        }
+    }
+
+    enum Q5_K: Kernel {
+        static let xBytes = 176, yBytes = 292
+        static var zero: AccumulatorAndSum { AccumulatorAndSum(acc: _mm256_setzero_ps(), sum: 0) }
+        @inline(__always) static func step(_ a: inout AccumulatorAndSum, _ bx: UnsafeRawPointer, _ by: UnsafeRawPointer) {
+            let m4 = _mm256_set1_epi8(0xF), mzero = _mm_setzero_si128()
+            let scales2 = _mm_mul_ps(_mm_set1_ps(by.loadUnaligned(as: Float.self)), halfPair(bx, 0))
+            let d = _mm256_broadcastss_ps(scales2), dmin = -_mm_cvtss_f32(_mm_movehdup_ps(scales2))
+            let mins_and_scales = _mm256_cvtepu8_epi16(scalesAndMins(bx + 4))
+            let q8sums = load256(by + 260)
+            let q8s = _mm_hadd_epi16(q8sums.lowHalf, q8sums.highHalf)
+            let prod = _mm_madd_epi16(mins_and_scales.highHalf, q8s)
+            let hsumM = _mm_hadd_epi32(_mm_hadd_epi32(prod, mzero), mzero)
+            a.sum += dmin * Float(_mm_cvtsi128_si32(hsumM))
+            let sc128 = mins_and_scales.lowHalf
+            let scales = _mm256_set_m128i(sc128, sc128)
+            let hbits = load256(bx + 16)
+            var sumi = _mm256_setzero_si256()
+            for j in 0..<4 {
+                let scale0 = _mm256_shuffle_epi8(scales, broadcastLane16(2 * j))
+                let scale1 = _mm256_shuffle_epi8(scales, broadcastLane16(2 * j + 1))
+                let bits = load256(bx + 48 + 32 * j)
+                // The fifth bits (bit 2j, 2j + 1 of each qh byte) moved to bit 4.
+                let h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(hbits, _mm_cvtsi32_si128(Int32(2 * j))), _mm256_set1_epi8(1)), 4)
+                let h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(hbits, _mm_cvtsi32_si128(Int32(2 * j + 1))), _mm256_set1_epi8(1)), 4)
+                let q5_0 = _mm256_add_epi8(_mm256_and_si256(bits, m4), h0)
+                let q5_1 = _mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), h1)
+                let p0 = _mm256_madd_epi16(scale0, _mm256_maddubs_epi16(q5_0, load256(by + 4 + 64 * j)))
+                let p1 = _mm256_madd_epi16(scale1, _mm256_maddubs_epi16(q5_1, load256(by + 36 + 64 * j)))
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1))
+            }
+            a.acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), a.acc)
+        }
+        @inline(__always) static func finish(_ a: AccumulatorAndSum) -> Float { hsum(a.acc) + a.sum }
+    }
+
+    enum Q6_K: Kernel {
+        static let xBytes = 210, yBytes = 292
+        static var zero: __m256 { _mm256_setzero_ps() }
+        @inline(__always) static func step(_ acc: inout __m256, _ bx: UnsafeRawPointer, _ by: UnsafeRawPointer) {
+            let m3 = _mm256_set1_epi8(3), m15 = _mm256_set1_epi8(15)
+            // x.d is the block's last two bytes: load the pair before it (scales 14, 15 and d), use lane 1.
+            let d = _mm256_broadcastss_ps(_mm_mul_ps(_mm_set1_ps(by.loadUnaligned(as: Float.self)), _mm_movehdup_ps(halfPair(bx, 206))))
+            let q8sums = load256(by + 260)
+            let scales = load128(bx + 192)
+            let q8sclsub = _mm256_slli_epi32(_mm256_madd_epi16(q8sums, _mm256_cvtepi8_epi16(scales)), 5)
+            var sumi = _mm256_setzero_si256()
+            for j in 0..<2 {
+                let bits1 = load256(bx + 64 * j), bits2 = load256(bx + 64 * j + 32), bitsH = load256(bx + 128 + 32 * j)
+                let h0 = _mm256_slli_epi16(_mm256_and_si256(bitsH, m3), 4)
+                let h1 = _mm256_slli_epi16(_mm256_and_si256(bitsH, _mm256_set1_epi8(12)), 2)
+                let h2 = _mm256_and_si256(bitsH, _mm256_set1_epi8(48))
+                let h3 = _mm256_srli_epi16(_mm256_and_si256(bitsH, _mm256_set1_epi8(-64)), 2)
+                let q0 = _mm256_or_si256(_mm256_and_si256(bits1, m15), h0)
+                let q1 = _mm256_or_si256(_mm256_and_si256(bits2, m15), h1)
+                let q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits1, 4), m15), h2)
+                let q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits2, 4), m15), h3)
+                // Scales 8j + 2s and 8j + 2s + 1 for the two halves of quarter s.
+                @inline(__always) func scale(_ s: Int) -> __m256i {
+                    // Byte patterns of small indices (< 16): the multiplications cannot overflow.
+                    let pick = _mm_set_epi64x(Int64(0x0101_0101_0101_0101) &* Int64(8 * j + 2 * s + 1),
+                                              Int64(0x0101_0101_0101_0101) &* Int64(8 * j + 2 * s))
+                    return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, pick))
+                }
+                let q8 = by + 4 + 128 * j
+                let p0 = _mm256_madd_epi16(scale(0), _mm256_maddubs_epi16(q0, load256(q8)))
+                let p1 = _mm256_madd_epi16(scale(1), _mm256_maddubs_epi16(q1, load256(q8 + 32)))
+                let p2 = _mm256_madd_epi16(scale(2), _mm256_maddubs_epi16(q2, load256(q8 + 64)))
+                let p3 = _mm256_madd_epi16(scale(3), _mm256_maddubs_epi16(q3, load256(q8 + 96)))
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1))
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p2, p3))
+            }
+            sumi = _mm256_sub_epi32(sumi, q8sclsub)
+            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc)
+        }
+        @inline(__always) static func finish(_ acc: __m256) -> Float { hsum(acc) }
+    }
+
+    /// f16 weights · f16 activations, widened by F16C, four accumulators of 8.
+    static func dotF16(_ x: UnsafeRawPointer, _ y: UnsafeRawPointer, _ k: Int) -> Float {
+        var s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0
+        var i = 0
+        while i + 32 <= k {
+            s0 = _mm256_fmadd_ps(_mm256_cvtph_ps(load128(x + 2 * i)), _mm256_cvtph_ps(load128(y + 2 * i)), s0)
+            s1 = _mm256_fmadd_ps(_mm256_cvtph_ps(load128(x + 2 * i + 16)), _mm256_cvtph_ps(load128(y + 2 * i + 16)), s1)
+            s2 = _mm256_fmadd_ps(_mm256_cvtph_ps(load128(x + 2 * i + 32)), _mm256_cvtph_ps(load128(y + 2 * i + 32)), s2)
+            s3 = _mm256_fmadd_ps(_mm256_cvtph_ps(load128(x + 2 * i + 48)), _mm256_cvtph_ps(load128(y + 2 * i + 48)), s3)
+            i += 32
+        }
+        var sum = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)))
+        while i < k { sum += x.half(2 * i) * y.half(2 * i); i += 1 }
+        return sum
+    }
+
+    /// bf16 · bf16: each widened to float by a 16-bit shift, four accumulators of 8.
+    static func dotBF16(_ x: UnsafeRawPointer, _ y: UnsafeRawPointer, _ k: Int) -> Float {
+        @inline(__always) func widen(_ p: UnsafeRawPointer) -> __m256 {
+            _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load128(p)), 16))
+        }
+        var s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0
+        var i = 0
+        while i + 32 <= k {
+            s0 = _mm256_fmadd_ps(widen(x + 2 * i), widen(y + 2 * i), s0)
+            s1 = _mm256_fmadd_ps(widen(x + 2 * i + 16), widen(y + 2 * i + 16), s1)
+            s2 = _mm256_fmadd_ps(widen(x + 2 * i + 32), widen(y + 2 * i + 32), s2)
+            s3 = _mm256_fmadd_ps(widen(x + 2 * i + 48), widen(y + 2 * i + 48), s3)
+            i += 32
+        }
+        var sum = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)))
+        while i < k {
+            sum += bf16ToFloat(x.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) * bf16ToFloat(y.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+            i += 1
+        }
+        return sum
+    }
+}
+#endif

@@ -1,0 +1,116 @@
+// Matrix products with quantized weights, parallelised over weight rows on a KernelThreadPool:
+//   matrix-vector  y[rows]     = W[rows × columns] · x[columns]        (decoding one token)
+//   matrix-matrix  Y[n × rows] = X[n × columns] · Wᵀ                   (a prompt of n tokens)
+// X is quantized once into a QuantActivations buffer (the format W's type wants), then each thread
+// takes a contiguous range of W's rows and dots each of them with every row of X while it is in cache.
+
+/// A weight matrix whose bytes someone else owns and keeps alive and unchanged while it is used,
+/// typically a tensor in a memory-mapped model file: `rows` rows of `columns` values of `type`, row
+/// after row with no padding.
+public struct QuantMatrix: @unchecked Sendable {
+    public let type: QuantType
+    public let rows: Int
+    public let columns: Int
+    public let rowBytes: Int
+    public let base: UnsafeRawPointer
+
+    /// - Precondition: `columns` is a whole number of `type`'s blocks; `base` holds `rows · type.rowBytes(columns)` bytes.
+    public init(type: QuantType, rows: Int, columns: Int, base: UnsafeRawPointer) {
+        precondition(rows >= 0 && columns > 0, "QuantMatrix: \(rows) × \(columns)")
+        self.type = type
+        self.rows = rows
+        self.columns = columns
+        self.rowBytes = type.rowBytes(columns)
+        self.base = base
+    }
+
+    /// The byte count of the whole matrix.
+    public var byteCount: Int { rows * rowBytes }
+
+    @inline(__always) public func row(_ i: Int) -> UnsafeRawPointer { base + i * rowBytes }
+
+    /// y[0..<columns] = row i as floats (an embedding lookup).
+    public func dequantizeRow(_ i: Int, into y: UnsafeMutablePointer<Float>) {
+        precondition(i >= 0 && i < rows, "QuantMatrix.dequantizeRow: row \(i) of \(rows)")
+        Quant.dequantize(type, row(i), count: columns, into: y)
+    }
+
+    /// Y[j][i] = Σp W[i][p] · X[j][p] for every row j of `x` (its `count` rows) and i in 0..<rows, on
+    /// `pool`. Y is `x.count × rows` floats, row-major (`x.count == 1`: a matrix-vector product).
+    public func multiply(_ x: QuantActivations, into y: UnsafeMutablePointer<Float>, pool: KernelThreadPool) {
+        precondition(x.format == type.activationFormat && x.columns == columns,
+                     "QuantMatrix.multiply: \(type) weights of \(columns) columns need \(type.activationFormat) activations of \(columns), not \(x.format) of \(x.columns)")
+        let n = x.count, rows = rows, type = type, k = columns
+        // Chunks of 16 rows, so threads' output ranges do not share a cache line of y when n == 1.
+        pool.forEachRange(rows, granularity: 16) { range in
+            var i = range.lowerBound
+            while i < range.upperBound {
+                let group = min(4, range.upperBound - i)  // 4 rows at a time share each activation load
+                var j = 0
+                // Pairs of activation rows share each weight block's unpacking, where a kernel does that.
+                while group == 4 && j + 2 <= n && Quant.dotRows4x2(type, row(i), rowBytes: rowBytes, x.row(j), x.row(j + 1), count: k,
+                                                                   into: y + j * rows + i, y + (j + 1) * rows + i) {
+                    j += 2
+                }
+                while j < n {
+                    Quant.dotRows(type, row(i), rowBytes: rowBytes, rows: group, x.row(j), count: k, into: y + j * rows + i, stride: 1)
+                    j += 1
+                }
+                i += group
+            }
+        }
+    }
+
+    /// The reference of `multiply`, on the calling thread: the scalar dot of each pair of rows.
+    public func referenceMultiply(_ x: QuantActivations, into y: UnsafeMutablePointer<Float>) {
+        precondition(x.format == type.activationFormat && x.columns == columns)
+        for j in 0..<x.count {
+            for i in 0..<rows { y[j * rows + i] = Quant.referenceDot(type, row(i), x.row(j), count: columns) }
+        }
+    }
+}
+
+/// Up to `capacity` activation rows of `columns` values, quantized for products with one weight
+/// type. Allocated once (per model and batch size) and refilled per product by its one owner (not
+/// Sendable: it is a mutable buffer; products only read it, on the pool's threads, while they run).
+public final class QuantActivations {
+    public let format: ActivationFormat
+    public let columns: Int
+    public let capacity: Int
+    public let rowBytes: Int
+    /// Rows filled by the last `quantize`.
+    public private(set) var count = 0
+    private let storage: UnsafeMutableRawPointer
+
+    public init(format: ActivationFormat, columns: Int, capacity: Int = 1) {
+        precondition(capacity >= 1, "QuantActivations: capacity \(capacity)")
+        self.format = format
+        self.columns = columns
+        self.capacity = capacity
+        self.rowBytes = format.rowBytes(columns)
+        storage = .allocate(byteCount: max(1, capacity * rowBytes), alignment: 64)
+    }
+
+    /// For products with `type` weights.
+    public convenience init(for type: QuantType, columns: Int, capacity: Int = 1) {
+        self.init(format: type.activationFormat, columns: columns, capacity: capacity)
+    }
+
+    deinit { storage.deallocate() }
+
+    /// Quantizes X[n × columns] (row-major floats) into rows 0..<n.
+    public func quantize(_ x: UnsafePointer<Float>, rows n: Int = 1) {
+        precondition(n >= 1 && n <= capacity, "QuantActivations.quantize: \(n) rows, capacity \(capacity)")
+        for j in 0..<n { Quant.quantizeActivations(format, x + j * columns, count: columns, into: storage + j * rowBytes) }
+        count = n
+    }
+
+    /// As `quantize`, with the scalar reference (for tests and the reference product).
+    public func referenceQuantize(_ x: UnsafePointer<Float>, rows n: Int = 1) {
+        precondition(n >= 1 && n <= capacity, "QuantActivations.quantize: \(n) rows, capacity \(capacity)")
+        for j in 0..<n { Quant.referenceQuantizeActivations(format, x + j * columns, count: columns, into: storage + j * rowBytes) }
+        count = n
+    }
+
+    @inline(__always) public func row(_ j: Int) -> UnsafeRawPointer { UnsafeRawPointer(storage + j * rowBytes) }
+}

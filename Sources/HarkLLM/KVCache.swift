@@ -1,0 +1,89 @@
+/// The keys and values of every position seen so far, per layer, in float16 as llama.cpp keeps them
+/// (its default cache type): memory is layers × capacity × kvSize × 2 × 2 bytes, allocated once.
+///
+///   keys[layer][position][kvSize], values[layer][position][kvSize], kvSize = kvHeads × headSize
+///
+/// A sliding-window architecture keeps a ring of `window + batch` positions: position p lives in slot
+/// p mod capacity, so a pass of up to `batch` new positions never overwrites one that a query of the
+/// same pass still sees (each sees its last `window` positions).
+public final class KVCache: @unchecked Sendable {
+    // @unchecked: one owner (the model's single worker) reads and writes it; nothing else sees it.
+    public let layers: Int
+    public let capacity: Int
+    public let kvSize: Int
+    public let window: Int?
+    let keys: UnsafeMutablePointer<Float16>
+    let values: UnsafeMutablePointer<Float16>
+    /// Positions written so far (the next position).
+    public internal(set) var count = 0
+
+    public init(layers: Int, capacity: Int, kvSize: Int, window: Int? = nil, batch: Int = 1) {
+        self.layers = layers
+        self.window = window
+        self.capacity = window.map { $0 + max(batch, 1) } ?? capacity
+        self.kvSize = kvSize
+        let n = layers * self.capacity * kvSize
+        keys = .allocate(capacity: n)
+        values = .allocate(capacity: n)
+        keys.initialize(repeating: 0, count: n)
+        values.initialize(repeating: 0, count: n)
+    }
+
+    deinit {
+        keys.deallocate()
+        values.deallocate()
+    }
+
+    public var bytes: Int { 2 * layers * capacity * kvSize * MemoryLayout<Float16>.size }
+
+    /// Forget everything (a new conversation).
+    public func clear() { count = 0 }
+
+    /// Drop positions from `position` on (rewind to a shared prefix).
+    public func truncate(to position: Int) { count = min(count, max(0, position)) }
+
+    func slot(_ position: Int) -> Int { window == nil ? position : position % capacity }
+
+    func key(layer: Int, position: Int) -> UnsafeMutablePointer<Float16> {
+        keys + (layer * capacity + slot(position)) * kvSize
+    }
+
+    func value(layer: Int, position: Int) -> UnsafeMutablePointer<Float16> {
+        values + (layer * capacity + slot(position)) * kvSize
+    }
+
+}
+
+/// Grouped-query attention of one query position over the cache, as ggml computes it without flash
+/// attention: the query is rounded to float16 (K's type) for Q·K, the scores are scaled and soft-maxed
+/// in float, the probabilities rounded to float16 for P·V.
+///
+///   query[heads × keySize] → output[heads × valueSize]; query head h reads KV head h / (heads / kvHeads);
+///   keys and values in the cache at kvHead · keySize and kvHead · valueSize.
+///   scores: ≥ positions.count floats; query16: ≥ keySize.
+enum Attention {
+    static func attend(query: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, cache: KVCache, layer: Int,
+                       positions: Range<Int>, heads: Int, kvHeads: Int, keySize: Int, valueSize: Int, scale: Float,
+                       scores: UnsafeMutablePointer<Float>, query16: UnsafeMutablePointer<Float16>) {
+        let group = heads / kvHeads
+        let n = positions.count
+        for h in 0..<heads {
+            let kvHead = h / group
+            for d in 0..<keySize { query16[d] = Float16(query[h * keySize + d]) }
+            for (i, p) in positions.enumerated() {
+                let k = cache.key(layer: layer, position: p) + kvHead * keySize
+                var dot: Float = 0
+                for d in 0..<keySize { dot += Float(query16[d]) * Float(k[d]) }
+                scores[i] = dot
+            }
+            Numerics.softmax(scores, count: n, scale: scale)
+            let out = output + h * valueSize
+            for d in 0..<valueSize { out[d] = 0 }
+            for (i, p) in positions.enumerated() {
+                let weight = Float(Float16(scores[i]))
+                let v = cache.value(layer: layer, position: p) + kvHead * valueSize
+                for d in 0..<valueSize { out[d] += weight * Float(v[d]) }
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import HarkKernels
+import HarkTestSupport
+import Synchronization
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct QuantMatrixTests {
+    /// W (rows × k of `type`), X (n × k floats).
+    static func operands(_ type: QuantType, rows: Int, k: Int, n: Int, seed: UInt64) -> (w: [UInt8], x: [Float]) {
+        var rng = SplitMix64(seed: seed)
+        var w: [UInt8] = []
+        for _ in 0..<rows { w += randomRow(type, count: k, &rng) }
+        return (w, randomActivations(count: n * k, &rng))
+    }
+
+    static func product(_ type: QuantType, _ w: [UInt8], _ x: [Float], rows: Int, k: Int, n: Int, pool: KernelThreadPool?) -> [Float] {
+        var y = [Float](repeating: .nan, count: n * rows)
+        w.withUnsafeBytes { wb in
+            let m = QuantMatrix(type: type, rows: rows, columns: k, base: wb.baseAddress!)
+            let a = QuantActivations(for: type, columns: k, capacity: n + 2)
+            x.withUnsafeBufferPointer { a.quantize($0.baseAddress!, rows: n) }
+            y.withUnsafeMutableBufferPointer {
+                if let pool { m.multiply(a, into: $0.baseAddress!, pool: pool) } else { m.referenceMultiply(a, into: $0.baseAddress!) }
+            }
+        }
+        return y
+    }
+
+    @Test("Given odd row counts and 1, 2 and 3 threads, when multiplied, then results are identical across thread counts and near the reference",
+          arguments: [QuantType.q4_0, .q4_1, .q8_0, .q4_K, .q5_K, .q6_K, .f16, .bf16, .f32])
+    func threadCountsAgree(_ type: QuantType) {
+        let pools = [1, 2, 3].map { KernelThreadPool(threadCount: $0) }
+        let k = 2 * max(32, type.blockLength)
+        for (rows, n) in [(1, 1), (3, 1), (7, 2), (33, 1), (65, 5), (8, 4)] {
+            let (w, x) = Self.operands(type, rows: rows, k: k, n: n, seed: UInt64(rows * 100 + n))
+            let results = pools.map { Self.product(type, w, x, rows: rows, k: k, n: n, pool: $0) }
+            #expect(results[0].allSatisfy { $0.isFinite }, "\(type) \(rows)×\(k), n \(n): unwritten or non-finite outputs")
+            #expect(results[1].map(\.bitPattern) == results[0].map(\.bitPattern) && results[2].map(\.bitPattern) == results[0].map(\.bitPattern),
+                    "\(type) \(rows)×\(k), n \(n): thread counts disagree")
+            // The multi-row kernels give each row the single-row dot's float, bit for bit.
+            let single = w.withUnsafeBytes { wb in
+                let a = QuantActivations(for: type, columns: k, capacity: n)
+                x.withUnsafeBufferPointer { a.quantize($0.baseAddress!, rows: n) }
+                return (0..<(n * rows)).map { o in Quant.dot(type, wb.baseAddress! + (o % rows) * type.rowBytes(k), a.row(o / rows), count: k) }
+            }
+            #expect(results[0].map(\.bitPattern) == single.map(\.bitPattern), "\(type) \(rows)×\(k), n \(n): grouped rows differ from single-row dots")
+            let reference = Self.product(type, w, x, rows: rows, k: k, n: n, pool: nil)
+            for i in 0..<(rows * n) {
+                #expect(abs(results[0][i] - reference[i]) <= 1e-4 * max(1, abs(reference[i])), "\(type) output \(i): \(results[0][i]) vs \(reference[i])")
+            }
+        }
+    }
+
+    @Test("Given a pool, when run many times in a row, then every chunk runs exactly once per operation")
+    func manyOperations() {
+        for (threads, spin) in [(3, 200_000), (2, 0), (4, 50)] {  // spin 0: workers sleep between operations
+            let pool = KernelThreadPool(threadCount: threads, spinIterations: spin)
+            for chunks in [1, 2, 7, 12] {
+                let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: chunks)
+                counts.initialize(repeating: 0)
+                defer { counts.deallocate() }
+                let operations = 1000
+                for _ in 0..<operations { pool.run(chunks: chunks) { c in counts[c] += 1 } }  // each chunk writes only its own slot
+                #expect(Array(counts) == [Int](repeating: operations, count: chunks), "\(threads) threads, spin \(spin), \(chunks) chunks")
+            }
+        }
+    }
+
+    @Test("Given a pool of 2, when an operation's chunks are slow, then the workers take part (chunks run on more than one thread)")
+    func workersTakePart() {
+        let pool = KernelThreadPool(threadCount: 2)
+        let threads = Mutex<Set<UInt>>([])
+        for _ in 0..<50 {
+            pool.run(chunks: 8) { _ in
+                threads.withLock { _ = $0.insert(UInt(pthread_self())) }
+                usleep(200)
+            }
+        }
+        #expect(threads.withLock { $0.count } == 2)
+    }
+
+    @Test("Given counts and granularities, when split across threads, then the ranges cover 0..<count once with aligned bounds")
+    func forEachRangeCovers() {
+        let pool = KernelThreadPool(threadCount: 3)
+        for (count, granularity) in [(0, 16), (1, 16), (7, 1), (33, 16), (1000, 16), (49152, 16)] {
+            let hits = UnsafeMutableBufferPointer<Int>.allocate(capacity: max(1, count))
+            hits.initialize(repeating: 0)
+            defer { hits.deallocate() }
+            let starts = Mutex<[Int]>([])
+            pool.forEachRange(count, granularity: granularity) { r in
+                for i in r { hits[i] += 1 }
+                starts.withLock { $0.append(r.lowerBound) }
+            }
+            #expect((0..<count).allSatisfy { hits[$0] == 1 }, "count \(count)")
+            #expect(starts.withLock { $0.allSatisfy { $0 % granularity == 0 } })
+        }
+    }
+
+    @Test("Given a matrix, when one row is dequantized, then it equals that row's dequantization")
+    func dequantizeRow() {
+        let (w, _) = Self.operands(.q4_K, rows: 3, k: 512, n: 1, seed: 3)
+        var y = [Float](repeating: 0, count: 512)
+        w.withUnsafeBytes { wb in
+            let m = QuantMatrix(type: .q4_K, rows: 3, columns: 512, base: wb.baseAddress!)
+            #expect(m.byteCount == 3 * 288)
+            y.withUnsafeMutableBufferPointer { m.dequantizeRow(2, into: $0.baseAddress!) }
+        }
+        #expect(y == dequantized(.q4_K, Array(w[576...]), count: 512, reference: true))
+    }
+}
