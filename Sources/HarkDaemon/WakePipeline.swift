@@ -69,8 +69,9 @@ public final class WakePipeline {
     /// Applies the governor's levers: the gate's strictness (over the configured gate: sub-frames must
     /// rise 3 dB more to open it, 3 of them, at most 4 chunks of hangover, and the models stop once it
     /// closes unless a head scores at least 0.01; strictest 6 dB more, 4 sub-frames, 2 chunks, 0.1;
-    /// the activity mask that ends utterances is not changed), the heads' stride, and whether only
-    /// the first wake word is scored.
+    /// then the same with the chunks the gate kept from the models counted as silence when it reopens;
+    /// the activity mask that ends utterances is not changed), the heads' stride, and whether only the
+    /// first wake word is scored.
     public func apply(_ throttle: PowerGovernor.Throttle) {
         self.throttle = throttle
         if let base = configuration.gate {
@@ -78,12 +79,13 @@ public final class WakePipeline {
             // After the gate closes the models keep running while a head's score is at least this:
             // 0.001 by default, 0.01 and 0.1 at the stricter levels.
             engine.holdScore = [baseHoldScore, 0.01, 0.1][min(throttle.gate, 2)]
+            engine.gapsAsSilence = throttle.gate >= 3
         }
         engine.stride = throttle.stride
         for k in engine.activeHeads.indices { engine.activeHeads[k] = k == 0 || !throttle.singleWakeWord }
     }
 
-    /// The gate at a governor level: 0 the configured one, 1 stricter, 2 strictest.
+    /// The gate at a governor level: 0 the configured one, 1 stricter, 2 strictest (and 3).
     public static func gate(_ base: VoiceActivityGate.Configuration, level: Int) -> VoiceActivityGate.Configuration {
         guard level > 0 else { return base }
         var gate = base

@@ -5,12 +5,19 @@
 ///                         instead of 2, 4 chunks of hangover instead of 6, and once it closes the
 ///                         models stop unless a head's score is at least 0.01 (instead of 0.001);
 ///   2. `strictest_gate`   more again (15 dB, 4 sub-frames, 2 chunks, 0.1);
-///   3. `wake_stride_2`    the wake-word heads score every 2nd chunk (160 ms) instead of every 80 ms
+///   3. `silent_gaps`      the strictest gate, and the chunks it kept from the models count as silence
+///                         when it reopens (their wake-word embeddings are the embedding of silence,
+///                         as openWakeWord's buffer starts) instead of being computed then: on speech
+///                         the gate opens and closes every few hundred milliseconds, and each
+///                         reopening otherwise recomputes up to 16 embeddings and 26 mel chunks. Scores
+///                         right after a gap are then approximate (the gap's true embeddings are those
+///                         of the room's quiet);
+///   4. `wake_stride_2`    the wake-word heads score every 2nd chunk (160 ms) instead of every 80 ms
 ///                         chunk; the features of the chunks between are still computed, exactly, so
 ///                         scores stay openWakeWord's, only fewer of them;
-///   4. `wake_stride_3`    every 3rd chunk (240 ms);
-///   5. `fewer_wake_words` only the first configured wake word stays active;
-///   6. `lower_capture_rate` never available: openWakeWord's melspectrogram model and the command
+///   5. `wake_stride_3`    every 3rd chunk (240 ms);
+///   6. `fewer_wake_words` only the first configured wake word stays active;
+///   7. `lower_capture_rate` never available: openWakeWord's melspectrogram model and the command
 ///                         recognizer's acoustic model are 16 kHz models, so audio captured at a lower
 ///                         rate would have to be resampled back up (more CPU, and without the 4–8 kHz
 ///                         band the models were trained on). It is listed, and skipped with a log line.
@@ -26,6 +33,7 @@ public struct PowerGovernor: Sendable {
     public enum Lever: String, Sendable, CaseIterable {
         case stricterGate = "stricter_gate"
         case strictestGate = "strictest_gate"
+        case silentGaps = "silent_gaps"
         case wakeStride2 = "wake_stride_2"
         case wakeStride3 = "wake_stride_3"
         case fewerWakeWords = "fewer_wake_words"
@@ -52,7 +60,7 @@ public struct PowerGovernor: Sendable {
 
     /// What the levers taken so far mean for the pipeline.
     public struct Throttle: Sendable, Equatable {
-        /// 0 the configured gate, 1 stricter, 2 strictest.
+        /// 0 the configured gate, 1 stricter, 2 strictest, 3 strictest and the gaps it makes count as silence.
         public var gate = 0
         /// The wake-word heads score every `stride`-th chunk.
         public var stride = 1
@@ -89,7 +97,7 @@ public struct PowerGovernor: Sendable {
         for lever in Lever.allCases {
             var why: String?
             switch lever {
-            case .stricterGate, .strictestGate:
+            case .stricterGate, .strictestGate, .silentGaps:
                 if !gate { why = "the voice-activity gate is switched off in the configuration (gate: false)" }
             case .wakeStride2, .wakeStride3:
                 break
@@ -114,7 +122,8 @@ public struct PowerGovernor: Sendable {
         for lever in taken {
             switch lever {
             case .stricterGate: throttle.gate = max(throttle.gate, 1)
-            case .strictestGate: throttle.gate = 2
+            case .strictestGate: throttle.gate = max(throttle.gate, 2)
+            case .silentGaps: throttle.gate = 3
             case .wakeStride2: throttle.stride = max(throttle.stride, 2)
             case .wakeStride3: throttle.stride = 3
             case .fewerWakeWords: throttle.singleWakeWord = true

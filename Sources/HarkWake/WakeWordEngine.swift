@@ -38,6 +38,8 @@ public final class WakeWordEngine {
     public private(set) var chunkIndex = 0
     /// Chunks on which the models ran (for accounting and tests).
     public private(set) var chunksComputed = 0
+    /// Embeddings the embedding model computed so far (the pre-roll computes several on one chunk).
+    public private(set) var embeddingsComputed = 0
     /// Whether consecutive chunks compute only the embedding model's newest rows (see `OnnxPlan.runIncremental`).
     public var embeddingSlides: Bool { embedding.supportsIncremental }
     /// A head whose last score is at least this keeps the models running after the gate closes.
@@ -53,6 +55,14 @@ public final class WakeWordEngine {
     /// Which heads are scored; an inactive head's score stays 0 (the power governor's
     /// `fewer_wake_words` lever). All active by default.
     public var activeHeads: [Bool]
+    /// Whether the chunks the gate kept from the models count as silence when it reopens: their
+    /// embeddings are taken as the embedding of silence (what openWakeWord's buffer starts full of)
+    /// instead of being computed by the pre-roll, so a reopening costs the mel frames and the one
+    /// embedding of the chunk itself instead of up to N of each. Only the chunks after the last gated
+    /// one are computed exactly, so scores are openWakeWord's on speech that follows more speech and
+    /// approximate right after a quiet gap (where the gap's true embeddings are those of the room's
+    /// noise floor). The power governor's `silent_gaps` lever; off by default.
+    public var gapsAsSilence = false
 
     /// The melspectrogram on the first chunk alone (1280 samples); released once it can no longer be needed.
     private var melFirst: OnnxPlan?
@@ -64,6 +74,12 @@ public final class WakeWordEngine {
     private let featureBackfill: Int
     private let melBackfill: Int
     private let scratch: UnsafeMutablePointer<Float>
+    /// The embedding of silence (10 s of zeros).
+    private let silence: UnsafeMutablePointer<Float>
+    /// Whether each of the last chunks was kept from the models by the gate (chunk j at j % count).
+    private var gated: [Bool]
+    /// Chunks whose frames one embedding reads (its 76 frames end with the last 4 of chunk j − 9).
+    static let embeddingChunks = 10
     private var lastMelChunk = -1
     private var lastFeatureChunk = -1
     /// The chunk whose window the embedding plan last ran on (its buffers hold that window's rows).
@@ -110,10 +126,15 @@ public final class WakeWordEngine {
         melRows = SlidingRows(width: Self.melBins, capacity: Self.melWindow + (melBackfill + 1) * 8)
         features = SlidingRows(width: Self.embeddingWidth, capacity: window + 1)
         scratch = .allocate(capacity: max(Self.chunkSamples, mel.output().values.count))
+        silence = .allocate(capacity: Self.embeddingWidth)
+        gated = Array(repeating: false, count: featureBackfill + 1)
         try start()
     }
 
-    deinit { scratch.deallocate() }
+    deinit {
+        scratch.deallocate()
+        silence.deallocate()
+    }
 
     /// Fills the buffers as openWakeWord starts them: frames of ones, embeddings of silence.
     private func start() throws(WakeError) {
@@ -129,8 +150,8 @@ public final class WakeWordEngine {
             for bin in 0..<Self.melBins { window[row * Self.melBins + bin] = frame[bin] }
         }
         embedding.run()
-        let silence = embedding.output().values
-        features.append(repeating: silence.baseAddress!, rows: features.capacity)
+        silence.update(from: embedding.output().values.baseAddress!, count: Self.embeddingWidth)
+        features.append(repeating: silence, rows: features.capacity)
     }
 
     /// Processes one chunk of `chunkSamples` samples. `speech` is the voice-activity gate's verdict;
@@ -144,6 +165,7 @@ public final class WakeWordEngine {
         let c = chunkIndex
         chunkIndex += 1
         let interested = scores.contains { $0 >= holdScore }
+        gated[c % gated.count] = !(speech || interested)
         guard speech || interested else {
             for k in scores.indices { scores[k] = 0 }
             return []
@@ -152,9 +174,16 @@ public final class WakeWordEngine {
         if stride > 1, c % stride != 0 { return [] }
         chunksComputed += 1
         // Pre-roll: frames and embeddings of skipped chunks that the scores from here on depend on.
-        for j in max(lastMelChunk + 1, c - melBackfill)...c { appendFrames(chunk: j, current: c) }
+        var first = max(lastFeatureChunk + 1, c - featureBackfill)
+        var melFrom = max(lastMelChunk + 1, c - melBackfill)
+        if gapsAsSilence, let gap = (first..<c).last(where: { gated[$0 % gated.count] }) {
+            for _ in first...gap { features.append(silence, rows: 1) }
+            first = gap + 1
+            melFrom = max(lastMelChunk + 1, first - Self.embeddingChunks)
+        }
+        for j in melFrom...c { appendFrames(chunk: j, current: c) }
         melFirst = nil
-        for j in max(lastFeatureChunk + 1, c - featureBackfill)...c { appendEmbedding(chunk: j, current: c) }
+        for j in first...c { appendEmbedding(chunk: j, current: c) }
         var crossed: [Int] = []
         for (k, head) in heads.enumerated() {
             guard activeHeads[k] else {
@@ -195,6 +224,7 @@ public final class WakeWordEngine {
             embedding.run()
         }
         embeddedChunk = j
+        embeddingsComputed += 1
         features.append(embedding.output().values.baseAddress!, rows: 1)
         lastFeatureChunk = j
     }

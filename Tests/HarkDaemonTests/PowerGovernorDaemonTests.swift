@@ -66,7 +66,7 @@ enum GovernedRun {
     @Test func givenALowBudgetOnContinuousSpeech_whenRun_thenTheEstimateFallsUnderItWithin60s() async throws {
         let minute = try GovernedRun.speech(times: 1)
         var all = PowerGovernor.Throttle()
-        all.gate = 2
+        all.gate = 3
         all.stride = 3
         let free = try await GovernedRun.run(minute, budget: nil).meter.snapshot.windows[1].stageMilliwatts
         let strict = try await GovernedRun.run(minute, budget: nil, throttle: all).meter.snapshot.windows[1].stageMilliwatts
@@ -108,7 +108,7 @@ enum GovernedRun {
         let (events, meter) = try await GovernedRun.run(try GovernedRun.speech(times: 2), budget: 0.001,
                                                         words: ["hey_jarvis_v0.1", "alexa_v0.1"])
         let changes = events.filter { $0["type"] as? String == "governor" }
-        #expect(changes.compactMap { $0["lever"] as? String } == ["stricter_gate", "strictest_gate", "wake_stride_2", "wake_stride_3", "fewer_wake_words"])
+        #expect(changes.compactMap { $0["lever"] as? String } == ["stricter_gate", "strictest_gate", "silent_gaps", "wake_stride_2", "wake_stride_3", "fewer_wake_words"])
         let cannot = changes.filter { $0["action"] as? String == "cannot_meet" }
         #expect(cannot.count == 1)
         #expect((cannot.first?["stage_mw"] as? Double ?? 0) > 0.001)
@@ -122,7 +122,7 @@ enum GovernedRun {
         let clips = try Manifest().entries.filter { $0.path.hasPrefix("accuracy/wake/") && $0.snr == nil }
         #expect(clips.count >= 40)
         var all = PowerGovernor.Throttle()
-        all.gate = 2
+        all.gate = 3
         all.stride = 3
         var detected = 0
         var missed: [String] = []

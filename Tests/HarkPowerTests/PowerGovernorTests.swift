@@ -28,17 +28,18 @@ import Testing
     /// in the documented order, one per dwell, and "cannot meet" is said once.
     @Test func givenAnUnmeetableBudget_whenOver_thenEveryLeverInOrderThenCannotMeetOnce() {
         var governor = PowerGovernor(configuration: .init(budgetMilliwatts: 10), gate: true, wakeWords: 3)
-        #expect(governor.ladder == [.stricterGate, .strictestGate, .wakeStride2, .wakeStride3, .fewerWakeWords])
+        #expect(governor.ladder == [.stricterGate, .strictestGate, .silentGaps, .wakeStride2, .wakeStride3, .fewerWakeWords])
         #expect(governor.skipped.map(\.lever) == [.lowerCaptureRate])
         let changes = Self.run(&governor, estimate: { _ in 30 }, from: 0, seconds: 200)
-        #expect(changes.map(\.0) == [0, 10, 20, 30, 40, 50])
+        #expect(changes.map(\.0) == [0, 10, 20, 30, 40, 50, 60])
         #expect(changes.map(\.1) == [
             .throttle(lever: .stricterGate, level: 1, estimate: 30), .throttle(lever: .strictestGate, level: 2, estimate: 30),
-            .throttle(lever: .wakeStride2, level: 3, estimate: 30), .throttle(lever: .wakeStride3, level: 4, estimate: 30),
-            .throttle(lever: .fewerWakeWords, level: 5, estimate: 30), .cannotMeet(estimate: 30),
+            .throttle(lever: .silentGaps, level: 3, estimate: 30),
+            .throttle(lever: .wakeStride2, level: 4, estimate: 30), .throttle(lever: .wakeStride3, level: 5, estimate: 30),
+            .throttle(lever: .fewerWakeWords, level: 6, estimate: 30), .cannotMeet(estimate: 30),
         ])
         var expected = PowerGovernor.Throttle()
-        expected.gate = 2
+        expected.gate = 3
         expected.stride = 3
         expected.singleWakeWord = true
         #expect(governor.throttle == expected)
@@ -73,7 +74,7 @@ import Testing
         _ = Self.run(&governor, estimate: { _ in 90 }, from: 0, seconds: 35)
         #expect(governor.level == 4)
         let changes = Self.run(&governor, estimate: { _ in 5 }, from: 35, seconds: 200)
-        #expect(changes.map(\.1) == [.relax(lever: .wakeStride3, level: 3, estimate: 5), .relax(lever: .wakeStride2, level: 2, estimate: 5),
+        #expect(changes.map(\.1) == [.relax(lever: .wakeStride2, level: 3, estimate: 5), .relax(lever: .silentGaps, level: 2, estimate: 5),
                                      .relax(lever: .strictestGate, level: 1, estimate: 5), .relax(lever: .stricterGate, level: 0, estimate: 5)])
         #expect(changes.map(\.0) == [65, 96, 127, 158])
     }
@@ -97,6 +98,7 @@ import Testing
         #expect(governor.ladder == [.wakeStride2, .wakeStride3])
         let reasons = Dictionary(uniqueKeysWithValues: governor.skipped.map { ($0.lever, $0.unavailable ?? "") })
         #expect(reasons[.stricterGate]?.contains("gate: false") == true)
+        #expect(reasons[.silentGaps]?.contains("gate: false") == true)
         #expect(reasons[.fewerWakeWords] == "only one wake word is configured")
         #expect(reasons[.lowerCaptureRate]?.contains("16 kHz") == true)
     }

@@ -83,6 +83,31 @@ import Testing
         #expect(scores.indices.filter { scores[$0] >= fixture.threshold } == fixture.aboveThreshold)
     }
 
+    @Test(arguments: fixtures)
+    func gapsAsSilenceComputeLessAndStayExactOnceTheGapHasPassed(_ fixture: Fixture) throws {
+        // The power governor's `silent_gaps` lever: when the gate reopens, the chunks it kept from the
+        // models count as silence instead of being computed. Once a head's whole window (16 chunks)
+        // has run since the last gap, scores are the reference's again; the reference's detections
+        // are still made, within 0.4 s.
+        let exact = try jarvisEngine(fixture.model)
+        var exactGate = VoiceActivityGate()
+        _ = streamChunks(exact, try samples(fixture)) { exactGate.update($0) }
+        let engine = try jarvisEngine(fixture.model)
+        engine.gapsAsSilence = true
+        var gate = VoiceActivityGate()
+        let (scores, ran) = streamChunks(engine, try samples(fixture)) { gate.update($0) }
+        #expect(engine.chunksComputed == exact.chunksComputed)
+        #expect(engine.embeddingsComputed <= exact.embeddingsComputed)
+        let settled = scores.indices.filter { k in k >= 16 && (k - 15...k).allSatisfy { ran[$0] } }
+        let (worst, chunk) = largestDifference(scores, fixture.scores, where: { settled.contains($0) })
+        #expect(worst <= 0.005, "chunk \(chunk): \(scores[chunk]) vs reference \(fixture.scores[chunk])")
+        let detected = scores.indices.filter { scores[$0] >= fixture.threshold }
+        for k in fixture.aboveThreshold {
+            #expect(detected.contains { abs($0 - k) <= 5 }, "the reference detects at chunk \(k); with silent gaps: \(detected)")
+        }
+        print("silent gaps \(fixture.file): \(engine.embeddingsComputed) embeddings computed, \(exact.embeddingsComputed) exactly; \(settled.count) settled chunks")
+    }
+
     @Test func gateSkipsTheModelsOnSteadyNoise() throws {
         // Given 6 s of steady pink noise, when streamed with the gate on, then once the noise floor is
         // learnt the models stop running (and the scores still match, per the parity test above).
