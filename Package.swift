@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "harkctl", targets: ["harkctl"]),
         .executable(name: "hark-whisper", targets: ["hark-whisper"]),
         .executable(name: "hark-llm", targets: ["hark-llm"]),
+        .executable(name: "hark-stage2", targets: ["hark-stage2"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -84,6 +85,10 @@ let package = Package(
         // Stage-2 language models: tokenizer, architectures, KV cache, sampler.
         .target(name: "HarkLLM", dependencies: ["HarkGGUF", "HarkKernels"], swiftSettings: kernelSettings),
 
+        // Stage 2 on demand: the worker process's protocol (framed JSON and audio over a socket pair),
+        // the loader that starts it, talks to it and drops it when idle, and the worker's server side.
+        .target(name: "HarkStage2"),
+
         // The control socket: JSON-RPC 2.0 over a Unix stream socket (an epoll loop on its own
         // thread), peer-credential roles, limits; and the client harkctl uses.
         .target(name: "HarkControl", dependencies: [
@@ -114,6 +119,7 @@ let package = Package(
             "HarkLLM",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .executableTarget(name: "hark-stage2", dependencies: ["HarkStage2", "HarkWhisper", "HarkLLM"], swiftSettings: kernelSettings),
         .executableTarget(name: "hark-whisper", dependencies: [
             "HarkWhisper", "HarkAudio",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -155,6 +161,7 @@ let package = Package(
         .testTarget(name: "HarkDaemonTests", dependencies: ["HarkDaemon", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands", "HarkWhisper", "HarkPower", "HarkAudio", "HarkTestSupport"]),
         .testTarget(name: "HarkPowerTests", dependencies: ["HarkPower"]),
         .testTarget(name: "HarkGGUFTests", dependencies: ["HarkGGUF", "HarkTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "HarkStage2Tests", dependencies: ["HarkStage2", "HarkTestSupport"]),
         .testTarget(name: "HarkLLMTests", dependencies: ["HarkLLM", "HarkGGUF", "HarkTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "HarkControlTests", dependencies: ["HarkControl", "HarkDevices", "HarkStore", "HarkTestSupport", .product(name: "Logging", package: "swift-log")]),
     ],

@@ -1,0 +1,147 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import HarkLLM
+import HarkStage2
+import HarkWhisper
+
+// hark-stage2: the stage-2 worker harkd starts on demand (HarkStage2.Stage2Loader). It maps Whisper
+// tiny.en and a GGUF language model, says `ready` with its load timings, and answers `transcribe` and
+// `generate` requests on its stdin/stdout (one end of a socket pair) until `quit`. Not meant to be
+// run by hand; its stderr is harkd's.
+//
+//   hark-stage2 [--whisper DIR] [--llm FILE] [--threads N] [--context N]
+
+func seconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}
+
+func residentMegabytes() -> Double {
+    guard let file = fopen("/proc/self/statm", "r") else { return 0 }
+    defer { fclose(file) }
+    var size = 0, resident = 0
+    guard withUnsafeMutablePointer(to: &size, { s in withUnsafeMutablePointer(to: &resident) { r in
+        withVaList([s, r]) { vfscanf(file, "%ld %ld", $0) } } }) == 2 else { return 0 }
+    return Double(resident * sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
+}
+
+struct NotLoaded: Error, CustomStringConvertible {
+    let what: String
+    var description: String { "no \(what) was given to this worker" }
+}
+
+@main
+enum HarkStage2Worker {
+    static func main() {
+        let server = Stage2Server()
+        func fatal(_ message: String) -> Never {
+            var error = Stage2Message(op: "error")
+            error.message = message
+            try? server.send(error)
+            let line = Array("hark-stage2: \(message)\n".utf8)
+            _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+            exit(1)
+        }
+
+
+        var whisperDirectory: String?
+        var llmPath: String?
+        var threads = 1
+        var context = 2048
+        var arguments = CommandLine.arguments.dropFirst()
+        while let flag = arguments.popFirst() {
+            guard let value = arguments.popFirst() else { fatal("\(flag) needs a value") }
+            switch flag {
+            case "--whisper": whisperDirectory = value
+            case "--llm": llmPath = value
+            case "--threads":
+                guard let n = Int(value), (1...64).contains(n) else { fatal("--threads must be 1–64, not '\(value)'") }
+                threads = n
+            case "--context":
+                guard let n = Int(value), (64...32_768).contains(n) else { fatal("--context must be 64–32768, not '\(value)'") }
+                context = n
+            default: fatal("unknown option '\(flag)'")
+            }
+        }
+
+        var timings: [String: Double] = [:]
+        var transcriber: WhisperTranscriber?
+        if let whisperDirectory {
+            let t0 = seconds()
+            do { transcriber = try WhisperTranscriber(directory: whisperDirectory) } catch { fatal("stage-2 worker: \(error)") }
+            timings["whisper_ms"] = (seconds() - t0) * 1000
+        }
+        var model: LanguageModel?
+        if let llmPath {
+            let t0 = seconds()
+            do { model = try LanguageModel(path: llmPath, threads: threads, contextLength: context) } catch { fatal("stage-2 worker: \(error)") }
+            timings["llm_ms"] = (seconds() - t0) * 1000
+        }
+        timings["rss_mb"] = residentMegabytes()
+        var ready = Stage2Message(op: "ready")
+        ready.timings = timings
+        do { try server.send(ready) } catch { exit(0) }
+
+
+        let status = server.serve(
+            transcribe: { samples in
+                guard let transcriber else { throw NotLoaded(what: "Whisper model (--whisper)") }
+                let t0 = seconds()
+                // The audio present only, as the second pass does (at least 10 s of encoder context).
+                let options = WhisperTranscriber.Options(threads: threads, audioContext: .init(minimumFrames: 1000))
+                let transcript = transcriber.transcribe(samples, options: options)
+                var answer = Stage2Message(op: "transcript")
+                answer.text = transcript.text.trimmingSpaces()
+                answer.logProbability = Double(transcript.logProbabilities.reduce(0, +))
+                answer.timings = ["transcribe_ms": (seconds() - t0) * 1000]
+                return answer
+            },
+            generate: { request in
+                guard let model else { throw NotLoaded(what: "language model (--llm)") }
+                let t = model.transformer
+                t.reset()
+                let prompt = model.tokenizer.encode(request.prompt ?? "", addSpecial: true, parseSpecial: true)
+                guard prompt.count + (request.maxTokens ?? 64) <= context else {
+                    throw LLMError(.invalidArgument, "prompt of \(prompt.count) tokens plus \(request.maxTokens ?? 64) to generate exceeds the \(context)-position context")
+                }
+                var logits = [Float](repeating: 0, count: t.hyper.vocabulary)
+                var sampler = Sampler.greedy
+                let t0 = seconds()
+                try logits.withUnsafeMutableBufferPointer { try t.evaluate(prompt, logits: $0.baseAddress!) }
+                let t1 = seconds()
+                var bytes: [UInt8] = []
+                var generated = 0
+                let stops = request.stop ?? []
+                while generated < (request.maxTokens ?? 64) {
+                    let token = logits.withUnsafeBufferPointer { sampler.sample($0) }
+                    if token == model.tokenizer.vocabulary.eos { break }
+                    generated += 1
+                    bytes += model.tokenizer.piece(token)
+                    let text = String(decoding: bytes, as: UTF8.self)
+                    if let stop = stops.first(where: { text.hasSuffix($0) }) {
+                        bytes = Array(text.dropLast(stop.count).utf8)
+                        break
+                    }
+                    try logits.withUnsafeMutableBufferPointer { try t.evaluate([token], logits: $0.baseAddress!) }
+                }
+                var answer = Stage2Message(op: "generated")
+                answer.text = String(decoding: bytes, as: UTF8.self)
+                answer.promptTokens = prompt.count
+                answer.tokens = generated
+                answer.timings = ["prefill_ms": (t1 - t0) * 1000, "decode_ms": (seconds() - t1) * 1000]
+                return answer
+            })
+        exit(status)
+    }
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        var s = Substring(self)
+        while s.first?.isWhitespace == true { s = s.dropFirst() }
+        while s.last?.isWhitespace == true { s = s.dropLast() }
+        return String(s)
+    }
+}

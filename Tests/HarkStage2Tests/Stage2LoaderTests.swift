@@ -1,0 +1,169 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import HarkStage2
+import HarkTestSupport
+import Synchronization
+import Testing
+
+/// The loader with the real worker (hark-stage2) and the real models: it starts the worker on the
+/// first request, and a crash, a hang, a bad model file or a refused request never takes more than the
+/// worker with it.
+@Suite(.serialized) struct Stage2LoaderTests {
+    static let worker = productsDirectory + "/hark-stage2"
+    static let whisper = repositoryRoot + "/models/whisper-tiny.en"
+    static let smol = repositoryRoot + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    static let demo = repositoryRoot + "/build/testdata/demo/demo.wav"
+
+    final class Events: Sendable {
+        private let list = Mutex<[Stage2Loader.Event]>([])
+        func record(_ event: Stage2Loader.Event) { list.withLock { $0.append(event) } }
+        var all: [Stage2Loader.Event] { list.withLock { $0 } }
+        var kinds: [String] {
+            all.map {
+                switch $0 {
+                case .loading: "loading"
+                case .ready: "ready"
+                case let .unloaded(reason): "unloaded:\(reason)"
+                case .failed: "failed"
+                }
+            }
+        }
+        var failures: [String] { all.compactMap { if case let .failed(message) = $0 { message } else { nil } } }
+    }
+
+    static func loader(_ arguments: [String], configure: (inout Stage2Loader.Configuration) -> Void = { _ in }) -> (Stage2Loader, Events) {
+        var configuration = Stage2Loader.Configuration(executable: worker, arguments: arguments)
+        configure(&configuration)
+        let events = Events()
+        return (Stage2Loader(configuration: configuration, onEvent: { events.record($0) }), events)
+    }
+
+    static func alive(_ pid: Int32) -> Bool { kill(pid, 0) == 0 }
+
+    /// 30 s of speech: the demo recording repeated.
+    static func longSpeech() throws -> [Int16] {
+        let demo = try readSamples(Self.demo)
+        var samples: [Int16] = []
+        while samples.count < 30 * 16_000 { samples += demo }
+        return samples
+    }
+
+    @Test func givenBothModels_whenAskedToTranscribeAndGenerate_thenOneWorkerLoadsAndAnswersBoth() throws {
+        let (loader, events) = Self.loader(["--whisper", Self.whisper, "--llm", Self.smol])
+        defer { loader.stop() }
+        #expect(!loader.isLoaded)
+        let heard = try loader.transcribe(try readSamples(Self.demo))
+        #expect(heard.text.lowercased().contains("turn on the kitchen light"), "\(heard.text)")
+        #expect(heard.logProbability < 0 && heard.milliseconds > 0)
+        let pid = try #require(loader.workerPID)
+        let written = try loader.generate(prompt: "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n",
+                                          maxTokens: 12, stop: ["<|im_end|>"])
+        #expect(written.text.contains("Paris"), "\(written.text)")
+        #expect(written.promptTokens > 10 && (1...12).contains(written.tokens))
+        #expect(written.prefillMilliseconds > 0 && written.decodeMilliseconds > 0)
+        #expect(loader.workerPID == pid, "the second request went to the same worker")
+        #expect(events.kinds == ["loading", "ready"])
+        if case let .ready(milliseconds, timings) = events.all[1] {
+            #expect(milliseconds > 0 && timings["whisper_ms"] != nil && timings["llm_ms"] != nil && (timings["rss_mb"] ?? 0) > 10)
+            print("stage-2 worker ready in \(milliseconds) ms: \(timings); transcribed in \(heard.milliseconds) ms; "
+                  + "generated \(written.tokens) tokens (prefill \(written.prefillMilliseconds) ms, decode \(written.decodeMilliseconds) ms)")
+        }
+        loader.stop()
+        #expect(!Self.alive(pid))
+        #expect(events.kinds.last == "unloaded:stopped")
+    }
+
+    @Test func givenAWorkerKilledDuringARequest_thenTheRequestFailsWithOneLineAndTheNextRequestStartsAFreshWorker() throws {
+        let (loader, events) = Self.loader(["--whisper", Self.whisper])
+        defer { loader.stop() }
+        try loader.prewarm()
+        let pid = try #require(loader.workerPID)
+        let speech = try Self.longSpeech()
+        Task.detached {
+            usleep(300_000)
+            kill(pid, SIGKILL)
+        }
+        #expect {
+            _ = try loader.transcribe(speech)
+        } throws: { error in
+            guard let error = error as? Stage2Error else { return false }
+            return error.code == .workerEnded && error.message.contains("signal 9") && !error.message.contains("\n")
+        }
+        #expect(!loader.isLoaded)
+        #expect(events.failures.count == 1 && events.failures[0].contains("signal 9"), "\(events.all)")
+        let heard = try loader.transcribe(try readSamples(Self.demo))
+        #expect(heard.text.lowercased().contains("kitchen light"))
+        #expect(loader.workerPID != pid)
+        #expect(events.kinds == ["loading", "ready", "failed", "loading", "ready"])
+    }
+
+    @Test func givenAWorkerThatDiesWhileIdle_whenTheNextRequestComes_thenItIsReportedAndReplaced() throws {
+        let (loader, events) = Self.loader(["--whisper", Self.whisper])
+        defer { loader.stop() }
+        try loader.prewarm()
+        let pid = try #require(loader.workerPID)
+        kill(pid, SIGKILL)
+        usleep(100_000)
+        let heard = try loader.transcribe(try readSamples(Self.demo))
+        #expect(heard.text.lowercased().contains("kitchen light"))
+        #expect(events.kinds == ["loading", "ready", "failed", "loading", "ready"])
+        #expect(events.failures.first?.contains("while idle") == true)
+    }
+
+    @Test func givenABadModelFile_whenTheWorkerStarts_thenAOneLineErrorNamesTheFileAndNoWorkerStays() throws {
+        let directory = makeTemporaryDirectory("hark-stage2")
+        let bad = directory + "/broken.gguf"
+        writeFile(bad, "GGUF\u{3}\u{0}\u{0}\u{0}this is not a model")
+        let (loader, events) = Self.loader(["--llm", bad])
+        #expect {
+            try loader.prewarm()
+        } throws: { error in
+            guard let error = error as? Stage2Error else { return false }
+            return error.code == .workerError && error.message.contains("broken.gguf") && !error.message.contains("\n")
+        }
+        #expect(!loader.isLoaded)
+        #expect(events.kinds == ["loading", "failed"])
+        #expect(events.failures[0].contains("exited with status 1"), "\(events.failures)")
+    }
+
+    @Test func givenARequestTheWorkerCannotServe_thenItIsRefusedAndTheWorkerStays() throws {
+        let (loader, events) = Self.loader(["--whisper", Self.whisper])
+        defer { loader.stop() }
+        try loader.prewarm()
+        let pid = loader.workerPID
+        #expect {
+            _ = try loader.generate(prompt: "hello", maxTokens: 4)
+        } throws: { error in
+            (error as? Stage2Error)?.code == .workerError && "\(error)".contains("no language model")
+        }
+        #expect(loader.isLoaded && loader.workerPID == pid)
+        #expect(events.kinds == ["loading", "ready"])
+    }
+
+    @Test func givenATimeLimit_whenARequestRunsPastIt_thenTheWorkerIsKilledAndTheRequestFails() throws {
+        let (loader, events) = Self.loader(["--whisper", Self.whisper]) { $0.requestTimeout = 0.2 }
+        defer { loader.stop() }
+        try loader.prewarm()
+        let pid = try #require(loader.workerPID)
+        #expect {
+            _ = try loader.transcribe(try Self.longSpeech())
+        } throws: { error in
+            (error as? Stage2Error)?.code == .timedOut && "\(error)".contains("signal 9")
+        }
+        #expect(!loader.isLoaded && !Self.alive(pid))
+        #expect(events.kinds == ["loading", "ready", "failed"])
+    }
+
+    @Test func givenAnIdleTimeout_whenNothingIsAsked_thenTheWorkerIsUnloaded() throws {
+        let (loader, events) = Self.loader(["--whisper", Self.whisper]) { $0.idleUnloadSeconds = 1 }
+        try loader.prewarm()
+        let pid = try #require(loader.workerPID)
+        loader.unloadIfIdle()
+        #expect(loader.isLoaded, "not idle long enough yet")
+        usleep(1_200_000)
+        loader.unloadIfIdle()
+        #expect(!loader.isLoaded && !Self.alive(pid))
+        #expect(events.kinds == ["loading", "ready", "unloaded:idle"])
+    }
+}
