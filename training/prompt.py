@@ -136,7 +136,7 @@ def render_state(state):
                 elif k == "target_celsius":
                     words.append(f"set {_num(v)}C")
                 else:
-                    words.append(f"{k} {_num(v)}")
+                    words.append(f"{k} {v if isinstance(v, str) else _num(v)}")
         parts.append(" ".join(words))
     if "_last" in state:
         parts.append("last " + state["_last"])
