@@ -11,17 +11,21 @@
     the F16 file, so the same delta gives the same file bit for bit.
 
 `qwen2moe` tensors written (numpy shapes; GGUF lists them reversed):
-  token_embd (vocab, 576) · output_norm (576) · no output.weight (tied: llama.cpp and Hark use
-  token_embd) · per layer: attn_norm, attn_q (576, 576), attn_k/v (192, 576), attn_{q,k,v}.bias = 0,
+  token_embd (vocab, 576) · output_norm (576) · output (vocab, 576) = token_embd (SmolLM2 ties them,
+  but llama.cpp's qwen2moe loader requires output.weight) · per layer: attn_norm, attn_q (576, 576), attn_k/v (192, 576), attn_{q,k,v}.bias = 0,
   attn_output, ffn_norm, ffn_gate_inp (E, 576), ffn_{gate,up}_exps (E, w, 576),
   ffn_down_exps (E, 576, w) · c, ffn_{gate,up}_shexp (S, 576), ffn_down_shexp (576, S) · 2,
   ffn_gate_inp_shexp (576). q and k keep the rotate-half order: qwen2moe uses NeoX RoPE.
 
 Usage:
-  .venv-torch/bin/python training/export_gguf.py torch [--delta D.npz | --upcycle U.npz] --out M-f16.gguf
-      (writes M-f16.gguf and M-f16.logits.npz: the torch model's float32 logits on 3 prompts)
-  .venv/bin/python training/export_gguf.py llama --out M-f16.gguf [--types q4_0,q4_k]
-      (quantizes with llama.cpp's llama_model_quantize, then compares llama.cpp's logits with torch's)
+  .venv/bin/python training/export_gguf.py build --delta D.npz --out M-f16.gguf [--types q4_0,q4_k]
+      merges, writes M-f16.gguf and quantizes it with llama.cpp's llama_model_quantize (M-q4_0.gguf,
+      ...). Needs numpy, gguf and llama-cpp-python only: this is what `make model` runs.
+      --upcycle U.npz instead of --delta: the upcycled model before any training.
+  .venv-torch/bin/python training/export_gguf.py reference --delta D.npz --out M-f16.gguf
+      the torch model's float32 logits on 3 prompts -> M-f16.logits.npz
+  .venv/bin/python training/export_gguf.py check --out M-f16.gguf [--types q4_0,q4_k]
+      llama.cpp's logits of each file against torch's
 """
 import argparse
 import json
@@ -43,11 +47,10 @@ CHECK_REQUESTS = ["turn off the kitchen light", "set a timer for ten minutes and
 def merged_arrays(delta_path=None, upcycle_path=None):
     """(cfg, arrays) of the model a delta (or a bare upcycling, no training) describes."""
     import smollm
-    from upcycle import apply
     hp, w = smollm.load(SMOL)
     d = np.load(delta_path or upcycle_path)
     cfg = json.loads(str(d["cfg"]))
-    arr = apply(hp, w, {"perm": d["perm"].astype(np.int64), "router": d["router"], "shared_gate": d["shared_gate"]})
+    arr = smollm.apply(hp, w, {"perm": d["perm"].astype(np.int64), "router": d["router"], "shared_gate": d["shared_gate"]})
     if delta_path:
         for k in d.files:
             if k.endswith(".norm") or k in ("final_norm",) or k.endswith("_norm"):
@@ -99,6 +102,7 @@ def write_gguf(cfg, arr, path, name="hark-stage2-moe"):
     f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)
     g.add_tensor("token_embd.weight", f16(arr["embed"]))
     g.add_tensor("output_norm.weight", f32(arr["final_norm"]))
+    g.add_tensor("output.weight", f16(arr["embed"]))  # llama.cpp's qwen2moe requires it (no tying)
     c = cfg["routed_scale"]
     for l in range(cfg["layers"]):
         p, t = f"blk.{l}.", lambda k: arr[f"{l}.{k}"]
@@ -130,15 +134,41 @@ def check_prompts():
     return [prompt.build_prompt(prompt.render_catalog(cat), r) for r in CHECK_REQUESTS]
 
 
-def phase_torch(a):
+def phase_build(a):
+    if not a.quantize_only:
+        cfg, arr = merged_arrays(a.delta, None if a.delta else a.upcycle)
+        tmp = a.out + ".part"
+        write_gguf(cfg, arr, tmp)
+        os.replace(tmp, a.out)
+        print(f"export: wrote {a.out} ({os.path.getsize(a.out) / 1e6:.1f} MB)")
+    import llama_cpp
+    for t in [x for x in a.types.split(",") if x]:
+        dst = a.out.replace("-f16.gguf", f"-{t}.gguf")
+        quantize(a.out, dst + ".part", *quant_types(llama_cpp)[t])
+        os.replace(dst + ".part", dst)
+        print(f"export: wrote {dst} ({os.path.getsize(dst) / 1e6:.1f} MB)")
+
+
+def quant_types(llama_cpp):
+    """ftype and token_embd type per name. token_embd is only read row by row, so Q4_0 files keep
+    it at Q4_0 rather than llama.cpp's default for the tied/output-like embedding; q4_0o also puts
+    output.weight at Q4_0 (llama.cpp would use Q8_0: 576 is no multiple of the K-quants' 256).
+    K-quants barely apply to this model: rows of 576 or 128 weights are not multiples of 256, so
+    llama.cpp's Q4_K_M file falls back to Q5_0 for 243 of its 301 matrices."""
+    return {"q4_0": (llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0, llama_cpp.GGML_TYPE_Q4_0),
+            "q4_0o": (llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0, llama_cpp.GGML_TYPE_Q4_0, llama_cpp.GGML_TYPE_Q4_0),
+            "q4_1": (llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_1, llama_cpp.GGML_TYPE_Q4_1),
+            "q4_0e8": (llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0, llama_cpp.GGML_TYPE_Q8_0),
+            "q8_0": (llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, None),
+            "q4_k": (llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M, None),
+            "q4_k_s": (llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_S, None)}
+
+
+def phase_reference(a):
     import torch
     import data
     from moe_model import ActionModel
-    cfg, arr = merged_arrays(a.delta, a.upcycle)
-    tmp = a.out + ".part"
-    write_gguf(cfg, arr, tmp)
-    os.replace(tmp, a.out)
-    print(f"export: wrote {a.out} ({os.path.getsize(a.out) / 1e6:.1f} MB)")
+    cfg, arr = merged_arrays(a.delta, None if a.delta else a.upcycle)
     # Reference logits: the same arrays rounded to F16 as the file holds them, computed in float32.
     r16 = {k: (v.astype(np.float16).astype(np.float32) if v.ndim == 2 and k != "router" else v) for k, v in arr.items()}
     for l in range(cfg["layers"]):
@@ -161,13 +191,15 @@ def phase_torch(a):
     print(f"export: torch float32 logits of {len(CHECK_REQUESTS)} prompts saved")
 
 
-def quantize(src, dst, ftype, embd_type=None):
+def quantize(src, dst, ftype, embd_type=None, out_type=None):
     import llama_cpp
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = ftype
     params.nthread = 2
     if embd_type is not None:
         params.token_embedding_type = embd_type
+    if out_type is not None:
+        params.output_tensor_type = out_type
     rc = llama_cpp.llama_model_quantize(src.encode(), dst.encode(), params)
     if rc != 0:
         sys.exit(f"export: llama_model_quantize {dst} failed ({rc})")
@@ -181,39 +213,34 @@ def llama_logits(path, ids):
     return np.array(m.scores[:len(ids)], dtype=np.float32)
 
 
-def phase_llama(a):
-    import llama_cpp
+def phase_check(a):
     ref = np.load(a.out.replace(".gguf", ".logits.npz"))
-    types = {"q4_0": (llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0, llama_cpp.GGML_TYPE_Q4_0),
-             "q4_k": (llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M, None),
-             "q4_k_s": (llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_S, None)}
-    files = [("f16", a.out)]
-    for t in [x for x in a.types.split(",") if x]:
-        dst = a.out.replace("-f16.gguf", f"-{t}.gguf")
-        quantize(a.out, dst + ".part", *types[t])
-        os.replace(dst + ".part", dst)
-        files.append((t, dst))
+    files = [("f16", a.out)] + [(t, a.out.replace("-f16.gguf", f"-{t}.gguf")) for t in a.types.split(",") if t]
     for t, path in files:
-        worst, agree, n = 0.0, 0, 0
+        worst, mean, agree, n = 0.0, 0.0, 0, 0
         for i in range(len(CHECK_REQUESTS)):
             ids, want = ref[f"ids{i}"], ref[f"logits{i}"]
             got = llama_logits(path, ids)
+            if not np.isfinite(got).all():
+                sys.exit(f"export: llama.cpp computed non-finite logits for {path}")
             worst = max(worst, float(np.abs(got - want).max()))
+            mean += float(np.abs(got - want).mean()) * len(ids)
             agree += int((got.argmax(1) == want.argmax(1)).sum())
             n += len(ids)
-        print(f"export: {t:6s} {os.path.getsize(path) / 1e6:7.1f} MB  llama.cpp vs torch: max |logit diff| {worst:.3f}, "
-              f"argmax equal at {agree}/{n} positions")
+        print(f"export: {t:6s} {os.path.getsize(path) / 1e6:7.1f} MB  llama.cpp vs torch float32: |logit diff| "
+              f"max {worst:.3f} mean {mean / n:.4f}; most likely token equal at {agree}/{n} positions")
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("phase", choices=["torch", "llama"])
+    ap.add_argument("phase", choices=["build", "reference", "check"])
     ap.add_argument("--delta")
     ap.add_argument("--upcycle", default=os.path.join(ROOT, "build", "stage2", "upcycle.npz"))
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "stage2", "hark-moe-f16.gguf"))
-    ap.add_argument("--types", default="q4_0,q4_k")
+    ap.add_argument("--types", default="q4_0")
+    ap.add_argument("--quantize-only", action="store_true", help="build: quantize an existing --out F16 file")
     a = ap.parse_args()
-    (phase_torch if a.phase == "torch" else phase_llama)(a)
+    {"build": phase_build, "reference": phase_reference, "check": phase_check}[a.phase](a)
 
 
 if __name__ == "__main__":

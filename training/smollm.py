@@ -67,3 +67,16 @@ def tokenizer_fields(path):
     f = r.fields
     return {"tokens": f["tokenizer.ggml.tokens"].contents(), "merges": f["tokenizer.ggml.merges"].contents(),
             "types": [int(x) for x in f["tokenizer.ggml.token_type"].contents()]}
+
+
+def apply(hp, w, up):
+    """The upcycled arrays: SmolLM2's with FFN units reordered, plus routers and shared gates."""
+    out = dict(w)
+    for l in range(hp["layers"]):
+        p = up["perm"][l]
+        out[f"{l}.gate"] = np.ascontiguousarray(w[f"{l}.gate"][p])
+        out[f"{l}.up"] = np.ascontiguousarray(w[f"{l}.up"][p])
+        out[f"{l}.down"] = np.ascontiguousarray(w[f"{l}.down"][:, p])
+        out[f"{l}.router"] = up["router"][l].astype(np.float32)
+        out[f"{l}.shared_gate"] = up["shared_gate"][l].astype(np.float32)
+    return out

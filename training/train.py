@@ -148,7 +148,7 @@ def main():
         window.append(loss.item())
         el = time.time() - t_start
         if step % a.log_every == 0:
-            print(f"step {step:5d}  loss {np.mean(window):.4f}  balance {float(bal) / len(stats):.3f}  "
+            print(f"step {step:5d}  loss {np.mean(window):.4f}  balance {float(bal.detach()) / len(stats):.3f}  "
                   f"lr {lr:.1e}  {tokens / el:6.0f} tok/s  {examples / el:5.2f} ex/s  {el:6.0f} s", flush=True)
             window = []
         if el > a.minutes * 60:

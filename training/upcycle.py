@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import data  # noqa: E402
 import smollm  # noqa: E402
 from moe_model import ActionModel  # noqa: E402
+from smollm import apply  # noqa: E402,F401  (train.py and export import it from here too)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,19 +42,6 @@ def moe_cfg(hp, shared, experts, top_k, lora_rank=0, lora_alpha=16, routed_scale
     assert (ff - shared) % experts == 0
     return dict(hp, shared_ff=shared, experts=experts, top_k=top_k, expert_ff=(ff - shared) // experts,
                 lora_rank=lora_rank, lora_alpha=lora_alpha, routed_scale=routed_scale)
-
-
-def apply(hp, w, up):
-    """The upcycled arrays: SmolLM2's with FFN units reordered, plus routers and shared gates."""
-    out = dict(w)
-    for l in range(hp["layers"]):
-        p = up["perm"][l]
-        out[f"{l}.gate"] = np.ascontiguousarray(w[f"{l}.gate"][p])
-        out[f"{l}.up"] = np.ascontiguousarray(w[f"{l}.up"][p])
-        out[f"{l}.down"] = np.ascontiguousarray(w[f"{l}.down"][:, p])
-        out[f"{l}.router"] = up["router"][l].astype(np.float32)
-        out[f"{l}.shared_gate"] = up["shared_gate"][l].astype(np.float32)
-    return out
 
 
 def dense_arrays(hp, w):
@@ -90,6 +78,13 @@ def answer_loss(model, examples, homes, size=16):
             tot += torch.nn.functional.cross_entropy(logits, lab[:, 1:][m], reduction="sum").item()
             n += int(m.sum())
     return tot / n
+
+
+def initial_shared_gate(layers, hidden, seed):
+    """The shared-expert gate vectors start at ~0 (sigmoid 0.5, and the export's 2x makes it 1), but
+    not at exactly 0: llama.cpp (llama-cpp-python 0.3.36) computes NaN logits for a qwen2moe file
+    whose ffn_gate_inp_shexp is all zeros, while N(0, 1e-6) entries move the output by < 1e-3."""
+    return (np.random.default_rng(seed + 7).standard_normal((layers, hidden)) * 1e-6).astype(np.float32)
 
 
 def balanced_kmeans(feat, k, iters, rng):
@@ -175,7 +170,7 @@ def main():
     c = float(1.0 / np.mean(chosen_p))
     print(f"upcycle: router picks the oracle's experts {100 * np.mean(agree):.1f} % of the time "
           f"(layers {min(agree):.2f}-{max(agree):.2f}); mean chosen p {np.mean(chosen_p):.3f}, c = {c:.3f}")
-    up = {"perm": perm, "router": router, "shared_gate": np.zeros((L, hp["hidden"]), dtype=np.float32)}
+    up = {"perm": perm, "router": router, "shared_gate": initial_shared_gate(L, hp["hidden"], a.seed)}
     mcfg = moe_cfg(hp, S, E, a.top_k, routed_scale=c)
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     np.savez(a.out, cfg=json.dumps(mcfg), perm=perm.astype(np.int16), router=router,
