@@ -26,12 +26,37 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-class LoRALinear(nn.Module):
-    """y = x W^T + (x A^T) B^T · scale, W frozen (out, in)."""
+def q4_0(w):
+    """llama.cpp's Q4_0 round trip (ggml quantize_row_q4_0_ref), rows in blocks of 32: d = the
+    block's value of largest magnitude / -8, q = min(15, trunc(x/d + 8.5)), stored d in fp16,
+    w' = (q - 8) · d. w: float32 (rows, cols), cols a multiple of 32."""
+    b = w.reshape(-1, 32)
+    mx = b.gather(1, b.abs().argmax(1, keepdim=True))
+    d = mx / -8
+    inv = torch.where(d != 0, 1.0 / d, torch.zeros_like(d))
+    q = torch.clamp(torch.trunc(b * inv + 8.5), max=15)
+    return ((q - 8) * d.half().float()).reshape(w.shape)
 
-    def __init__(self, weight, rank, alpha, dtype):
+
+def ste(w, f):
+    """f(w) forward, identity gradient (straight-through)."""
+    return w + (f(w) - w).detach()
+
+
+class LoRALinear(nn.Module):
+    """y = x W^T + (x A^T) B^T · scale, W frozen (out, in).
+
+    qat: y = x · Q(W + B A · scale)^T instead, Q = the F16 rounding then the Q4_0 round trip that
+    the exported Q4_0 file applies (col_scale: per-input-column factors the file multiplies in
+    before quantizing, the 2 of the shared expert's down and c of the routed experts' down), with
+    straight-through gradients: training sees exactly the INT4 weights llama.cpp will use."""
+
+    def __init__(self, weight, rank, alpha, dtype, qat=False, col_scale=None):
         super().__init__()
-        self.register_buffer("weight", weight.to(dtype), persistent=False)
+        self.qat = qat
+        self.cached = None
+        self.register_buffer("weight", weight.float() if qat else weight.to(dtype), persistent=False)
+        self.col_scale = col_scale
         out_f, in_f = weight.shape
         self.rank = rank
         if rank > 0:
@@ -39,7 +64,22 @@ class LoRALinear(nn.Module):
             self.B = nn.Parameter(torch.zeros(out_f, rank))
             self.scale = alpha / rank
 
+    def quantized_weight(self):
+        w = self.weight
+        if self.rank > 0:
+            w = w + (self.B @ self.A) * self.scale
+        if self.col_scale is not None:
+            w = w * self.col_scale
+        w = ste(w, lambda v: q4_0(v.half().float()))
+        if self.col_scale is not None:
+            w = w / self.col_scale
+        return w
+
     def forward(self, x):
+        if self.qat:
+            if self.cached is None:  # once per model call: the prefix and the requests share it
+                self.cached = self.quantized_weight().to(x.dtype)
+            return F.linear(x, self.cached)
         y = F.linear(x, self.weight.to(x.dtype))
         if self.rank > 0:
             y = y + F.linear(F.linear(x, self.A.to(x.dtype)), self.B.to(x.dtype)) * self.scale
@@ -73,8 +113,12 @@ class Layer(nn.Module):
         T = lambda k: torch.from_numpy(w[f"{l}.{k}"])
         self.attn_norm = RMSNorm(T("attn_norm"), cfg["eps"])
         self.ffn_norm = RMSNorm(T("ffn_norm"), cfg["eps"])
-        self.q, self.k, self.v, self.o = (LoRALinear(T(n), r, a, dtype) for n in "qkvo")
-        self.gate, self.up, self.down = (LoRALinear(T(n), r, a, dtype) for n in ("gate", "up", "down"))
+        qat = cfg.get("qat", False)
+        self.q, self.k, self.v, self.o = (LoRALinear(T(n), r, a, dtype, qat) for n in "qkvo")
+        self.gate, self.up = (LoRALinear(T(n), r, a, dtype, qat) for n in ("gate", "up"))
+        cs = torch.cat([torch.full((cfg["shared_ff"],), 2.0),
+                        torch.full((cfg["ff"] - cfg["shared_ff"],), float(cfg["routed_scale"]))])
+        self.down = LoRALinear(T("down"), r, a, dtype, qat, cs if qat else None)
         self.router = nn.Parameter(T("router").float())                  # (E, hidden)
         self.shared_gate = nn.Parameter(T("shared_gate").float())        # (hidden,)
         self.cfg = cfg
@@ -132,6 +176,10 @@ class ActionModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.register_buffer("embed", torch.from_numpy(w["embed"]).to(dtype), persistent=False)
+        # qat: the Q4_0 file's token_embd is Q4_0 (rows looked up); output.weight stays Q8_0 there,
+        # close to SmolLM2's own Q8_0 values that `embed` holds.
+        e_in = q4_0(torch.from_numpy(w["embed"]).half().float()) if cfg.get("qat") else None
+        self.register_buffer("embed_in", e_in.to(dtype) if e_in is not None else self.embed, persistent=False)
         self.layers = nn.ModuleList(Layer(cfg, w, l, dtype) for l in range(cfg["layers"]))
         self.final_norm = RMSNorm(torch.from_numpy(w["final_norm"]), cfg["eps"])
         d = cfg["hidden"] // cfg["heads"]
@@ -149,15 +197,18 @@ class ActionModel(nn.Module):
         """ids: (B, L) token ids after an optional shared prefix (P,). Returns (B, L, H) final hidden
         states (after the final norm) and the router stats of every layer."""
         pasts = [None] * len(self.layers)
+        for m in self.modules():
+            if isinstance(m, LoRALinear):
+                m.cached = None
         P = 0
         if prefix is not None:
             P = prefix.shape[0]
             cos, sin = self.rope_at(0, P)
-            x = self.embed[prefix][None]
+            x = self.embed_in[prefix][None]
             for i, layer in enumerate(self.layers):
                 x, pasts[i], _ = layer(x, cos, sin)
         cos, sin = self.rope_at(P, ids.shape[1])
-        x = self.embed[ids]
+        x = self.embed_in[ids]
         stats = []
         for i, layer in enumerate(self.layers):
             x, _, st = layer(x, cos, sin, pasts[i])

@@ -20,15 +20,18 @@ Usage: python training/train.py [--minutes 8] [--batch 16] [--rank 16] [--lr 5e-
 """
 import argparse
 import json
-import math
 import os
 import random
 import sys
 import time
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+# OpenMP threads that spin while they wait collapse when the 2 cores are shared: with another
+# build running, 2 spinning threads did 20 tokens/s, 2 passive ones 112 and 1 thread 128.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import data  # noqa: E402
@@ -68,6 +71,24 @@ def save_delta(model, cfg, up, path):
     os.replace(tmp, path)
 
 
+def load_delta(model, path):
+    """Continue from a delta train.py wrote (the optimizer starts afresh): long runs go in chunks."""
+    d = np.load(path)
+    T = lambda k: torch.from_numpy(d[k].astype(np.float32))
+    with torch.no_grad():
+        model.final_norm.weight.copy_(T("final_norm"))
+        for l, layer in enumerate(model.layers):
+            layer.router.copy_(T("router")[l])
+            layer.shared_gate.copy_(T("shared_gate")[l])
+            layer.attn_norm.weight.copy_(T(f"{l}.attn_norm"))
+            layer.ffn_norm.weight.copy_(T(f"{l}.ffn_norm"))
+            for m in ("q", "k", "v", "o", "gate", "up", "down"):
+                lin = getattr(layer, m)
+                if lin.rank:
+                    lin.A.copy_(T(f"{l}.{m}.A"))
+                    lin.B.copy_(T(f"{l}.{m}.B"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=os.path.join(ROOT, "build", "stage2-data"))
@@ -83,10 +104,13 @@ def main():
     ap.add_argument("--balance", type=float, default=0.01)
     ap.add_argument("--demo-share", type=float, default=None,
                     help="share of batches from the demo home (default: as in the data)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="1 is as fast while another job shares the cores")
     ap.add_argument("--log-every", type=int, default=5)
     ap.add_argument("--eval", type=int, default=0, help="held-out examples scored at the end")
     ap.add_argument("--limit", type=int, default=None, help="read only this many training examples")
+    ap.add_argument("--qat", action="store_true",
+                    help="train against the Q4_0 round trip of every matrix (straight-through), as the INT4 file holds them")
+    ap.add_argument("--resume", help="a delta to continue from (use another --seed for each chunk)")
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -97,9 +121,11 @@ def main():
     hp, w = smollm.load(data.SMOL)
     u = np.load(a.upcycle)
     up = {"perm": u["perm"].astype(np.int64), "router": u["router"], "shared_gate": u["shared_gate"]}
-    cfg = dict(json.loads(str(u["cfg"])), lora_rank=a.rank, lora_alpha=a.alpha)
+    cfg = dict(json.loads(str(u["cfg"])), lora_rank=a.rank, lora_alpha=a.alpha, qat=a.qat)
     model = ActionModel(cfg, apply(hp, w, up))
     del w
+    if a.resume:
+        load_delta(model, a.resume)
     tok = data.tokenizer()
     homes = data.Homes(tok, a.data)
     train = data.load(tok, homes, os.path.join(a.data, "train.jsonl"), a.limit)
