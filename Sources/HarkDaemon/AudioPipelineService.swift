@@ -215,14 +215,14 @@ public final class AudioPipelineService: Service, Sendable {
         }
     }
 
-    /// After each chunk: its CPU into the account (less the second pass, which is stage 2), the
-    /// governor's verdict applied, a power report every 10 s of audio.
     private let chunkSamples = 1280
 
+    /// After each chunk: its CPU into the account (less the second pass, which is stage 2), the
+    /// governor's verdict applied, a power report every 10 s of audio.
     private func govern(_ power: PowerMeter, clock: inout StageClock) {
         if let taken = energy?.takeAudioThreadCPU(), taken > 0 { clock.remove(taken, from: \.commands) }
         let t = state.pipeline.time
-        let outcome = power.record(clock.take(), seconds: Double(chunkSamples) / 16_000, at: t)
+        let outcome = power.record(clock.take(), seconds: Double(chunkSamples) / Double(VoiceActivityGate.sampleRate), at: t)
         if let change = outcome.change {
             let snapshot = power.snapshot
             if case .cannotMeet = change {} else { state.pipeline.apply(snapshot.throttle) }

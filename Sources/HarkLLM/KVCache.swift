@@ -51,7 +51,6 @@ public final class KVCache: @unchecked Sendable {
     func value(layer: Int, position: Int) -> UnsafeMutablePointer<Float16> {
         values + (layer * capacity + slot(position)) * kvSize
     }
-
 }
 
 /// Grouped-query attention of one query position over the cache, as ggml computes it without flash

@@ -87,7 +87,8 @@ public struct PowerGovernor: Sendable {
     private var underSince: Double?
     private var lastRelax: Double?
     public private(set) var relaxWait: Double
-    private var saidCannotMeet = false
+    /// Whether "cannot meet" has been said in this episode (until a lever is given back).
+    public private(set) var saidCannotMeet = false
 
     /// `gate`: whether the voice-activity gate is on; `wakeWords`: how many are configured.
     public init(configuration: Configuration, gate: Bool, wakeWords: Int) {

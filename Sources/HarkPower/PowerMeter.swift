@@ -58,7 +58,6 @@ public final class PowerMeter: Sendable {
         var requests = Requests()
         var nextReport: Double
         var overBudget = false
-        var saidCannotMeet = false
     }
 
     public let model: PowerModel
@@ -87,9 +86,7 @@ public final class PowerMeter: Sendable {
                 let estimate = model.stageMilliwatts(cpuPerSecond: governed.cpuPerSecond)
                 change = state.governor.update(estimate: estimate, at: t)
                 // Over the budget with every lever taken (said once per episode), as the estimate stands now.
-                if case .cannotMeet = change { state.saidCannotMeet = true }
-                if case .relax = change { state.saidCannotMeet = false }
-                state.overBudget = state.saidCannotMeet && estimate > (state.governor.budget ?? .infinity)
+                state.overBudget = state.governor.saidCannotMeet && estimate > (state.governor.budget ?? .infinity)
             }
             var report = false
             if t >= state.nextReport {

@@ -7,6 +7,8 @@ import Glibc
 final class Stage2Channel {
     let fd: Int32
     private var reader: Stage2FrameReader
+    /// What one `recv` reads into.
+    private var chunk = [UInt8](repeating: 0, count: 65_536)
 
     init(fd: Int32, source: String) {
         self.fd = fd
@@ -37,7 +39,6 @@ final class Stage2Channel {
             guard wait(for: Int16(POLLIN), until: deadline) else {
                 throw Stage2Error(.timedOut, "\(reader.source): no answer in time")
             }
-            var chunk = [UInt8](repeating: 0, count: 65_536)
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n < 0 {
                 if errno == EINTR || errno == EAGAIN { continue }
@@ -63,8 +64,8 @@ final class Stage2Channel {
     }
 }
 
-/// Monotonic seconds.
-func monotonicNow() -> Double {
+/// Monotonic seconds (CLOCK_MONOTONIC).
+public func monotonicNow() -> Double {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9

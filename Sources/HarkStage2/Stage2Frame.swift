@@ -54,8 +54,9 @@ public struct Stage2FrameReader: Sendable {
     public init(source: String) { self.source = source }
 
     public mutating func append(_ bytes: some Collection<UInt8>) {
-        if start > 0 && start == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
+        // Drop what was handed out once it is at least half the buffer (all of it, usually).
+        if start > 0 && start * 2 >= buffer.count {
+            buffer.removeFirst(start)
             start = 0
         }
         buffer.append(contentsOf: bytes)

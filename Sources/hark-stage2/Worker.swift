@@ -12,12 +12,6 @@ import HarkWhisper
 //
 //   hark-stage2 [--whisper DIR] [--llm FILE] [--threads N] [--context N]
 
-func seconds() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-}
-
 func residentMegabytes() -> Double {
     guard let file = fopen("/proc/self/statm", "r") else { return 0 }
     defer { fclose(file) }
@@ -69,15 +63,15 @@ enum HarkStage2Worker {
         var timings: [String: Double] = [:]
         var transcriber: WhisperTranscriber?
         if let whisperDirectory {
-            let t0 = seconds()
+            let t0 = monotonicNow()
             do { transcriber = try WhisperTranscriber(directory: whisperDirectory) } catch { fatal("stage-2 worker: \(error)") }
-            timings["whisper_ms"] = (seconds() - t0) * 1000
+            timings["whisper_ms"] = (monotonicNow() - t0) * 1000
         }
         var model: LanguageModel?
         if let llmPath {
-            let t0 = seconds()
+            let t0 = monotonicNow()
             do { model = try LanguageModel(path: llmPath, threads: threads, contextLength: context) } catch { fatal("stage-2 worker: \(error)") }
-            timings["llm_ms"] = (seconds() - t0) * 1000
+            timings["llm_ms"] = (monotonicNow() - t0) * 1000
         }
         timings["rss_mb"] = residentMegabytes()
         var ready = Stage2Message(op: "ready")
@@ -88,14 +82,14 @@ enum HarkStage2Worker {
         let status = server.serve(
             transcribe: { samples in
                 guard let transcriber else { throw NotLoaded(what: "Whisper model (--whisper)") }
-                let t0 = seconds()
+                let t0 = monotonicNow()
                 // The audio present only, as the second pass does (at least 10 s of encoder context).
                 let options = WhisperTranscriber.Options(threads: threads, audioContext: .init(minimumFrames: 1000))
                 let transcript = transcriber.transcribe(samples, options: options)
                 var answer = Stage2Message(op: "transcript")
                 answer.text = transcript.text.trimmingSpaces()
                 answer.logProbability = Double(transcript.logProbabilities.reduce(0, +))
-                answer.timings = ["transcribe_ms": (seconds() - t0) * 1000]
+                answer.timings = ["transcribe_ms": (monotonicNow() - t0) * 1000]
                 return answer
             },
             generate: { request in
@@ -108,9 +102,9 @@ enum HarkStage2Worker {
                 }
                 var logits = [Float](repeating: 0, count: t.hyper.vocabulary)
                 var sampler = Sampler.greedy
-                let t0 = seconds()
+                let t0 = monotonicNow()
                 try logits.withUnsafeMutableBufferPointer { try t.evaluate(prompt, logits: $0.baseAddress!) }
-                let t1 = seconds()
+                let t1 = monotonicNow()
                 var bytes: [UInt8] = []
                 var generated = 0
                 let stops = request.stop ?? []
@@ -119,10 +113,12 @@ enum HarkStage2Worker {
                     if token == model.tokenizer.vocabulary.eos { break }
                     generated += 1
                     bytes += model.tokenizer.piece(token)
-                    let text = String(decoding: bytes, as: UTF8.self)
-                    if let stop = stops.first(where: { text.hasSuffix($0) }) {
-                        bytes = Array(text.dropLast(stop.count).utf8)
-                        break
+                    if !stops.isEmpty {
+                        let text = String(decoding: bytes, as: UTF8.self)
+                        if let stop = stops.first(where: { text.hasSuffix($0) }) {
+                            bytes = Array(text.dropLast(stop.count).utf8)
+                            break
+                        }
                     }
                     try logits.withUnsafeMutableBufferPointer { try t.evaluate([token], logits: $0.baseAddress!) }
                 }
@@ -130,7 +126,7 @@ enum HarkStage2Worker {
                 answer.text = String(decoding: bytes, as: UTF8.self)
                 answer.promptTokens = prompt.count
                 answer.tokens = generated
-                answer.timings = ["prefill_ms": (t1 - t0) * 1000, "decode_ms": (seconds() - t1) * 1000]
+                answer.timings = ["prefill_ms": (t1 - t0) * 1000, "decode_ms": (monotonicNow() - t1) * 1000]
                 return answer
             })
         exit(status)
