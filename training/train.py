@@ -37,19 +37,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import data  # noqa: E402
 import smollm  # noqa: E402
 from moe_model import ActionModel  # noqa: E402
-from upcycle import answer_loss, apply  # noqa: E402
+from upcycle import answer_loss, apply, make_batch  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def make_batch(homes, key, exs):
-    L = max(len(e[1]) for e in exs)
-    ids = torch.full((len(exs), L), 2, dtype=torch.long)
-    lab = torch.full((len(exs), L), -100, dtype=torch.long)
-    for j, (_, s, y) in enumerate(exs):
-        ids[j, :len(s)] = torch.tensor(s)
-        lab[j, :len(y)] = torch.tensor(y)
-    return torch.tensor(homes.prefix[key]), ids, lab
 
 
 def save_delta(model, cfg, up, path):

@@ -60,14 +60,19 @@ def batches(examples, homes, size):
         by.setdefault(ex[0], []).append(ex)
     for k, exs in by.items():
         for i in range(0, len(exs), size):
-            grp = exs[i:i + size]
-            L = max(len(e[1]) for e in grp)
-            ids = torch.full((len(grp), L), 2, dtype=torch.long)
-            lab = torch.full((len(grp), L), -100, dtype=torch.long)
-            for j, (_, s, y) in enumerate(grp):
-                ids[j, :len(s)] = torch.tensor(s)
-                lab[j, :len(y)] = torch.tensor(y)
-            yield torch.tensor(homes.prefix[k]), ids, lab
+            yield make_batch(homes, k, exs[i:i + size])
+
+
+def make_batch(homes, key, exs):
+    """One batch of requests in home `key`: its catalog prefix, the requests padded with id 2, and
+    their labels (-100 where no answer token is)."""
+    L = max(len(e[1]) for e in exs)
+    ids = torch.full((len(exs), L), 2, dtype=torch.long)
+    lab = torch.full((len(exs), L), -100, dtype=torch.long)
+    for j, (_, s, y) in enumerate(exs):
+        ids[j, :len(s)] = torch.tensor(s)
+        lab[j, :len(y)] = torch.tensor(y)
+    return torch.tensor(homes.prefix[key]), ids, lab
 
 
 def answer_loss(model, examples, homes, size=16):
