@@ -69,7 +69,7 @@ TIMED_SUITES := FeedbackTests|ExecTransportTests|HomeAssistantTransportTests|Spe
 # runs, and 51 ms alone.
 LOAD_SUITES := ControlFloodTests
 
-test: deps models venv test-data command-audio
+test: deps models venv test-data command-audio bench-audio
 	$(SWIFT) build $(SWIFT_FLAGS) --build-tests
 	$(SWIFT) test $(SWIFT_FLAGS) --skip-build --skip '$(TIMED_SUITES)|$(LOAD_SUITES)|$(HEAVY_SUITES)'
 	$(SWIFT) test $(SWIFT_FLAGS) --skip-build --filter '$(TIMED_SUITES)'
@@ -172,7 +172,7 @@ build/testdata/demo/demo.wav: | venv
 	$(MAKE) test-data
 
 bench-audio: build/bench/speech_noise_60s.wav
-build/bench/speech_noise_60s.wav: tools/gen_bench_audio.py | venv
+build/bench/speech_noise_60s.wav: tools/gen_bench_audio.py tools/gen_test_audio.py tools/requirements-ref.txt | venv
 	$(PYTHON_VENV) tools/gen_bench_audio.py --out build/bench
 
 # The demo: "hey jarvis, turn on the kitchen light" plus other speech, as fast as it can be processed;

@@ -55,7 +55,9 @@ die() { echo "bench-wake: $*" >&2; exit 1; }
 [ -f "models/$wake.onnx" ] || die "models/$wake.onnx not found (make models)"
 speech="$audio/speech_noise_60s.wav"
 silence="$audio/near_silence_60s.wav"
-for f in "$speech" "$silence"; do [ -f "$f" ] || die "$f not found (make bench-audio)"; done
+for f in "$speech" "$silence" "${speech%_60s.wav}_1s.wav" "${silence%_60s.wav}_1s.wav"; do
+    [ -f "$f" ] || die "$f not found (make bench-audio)"
+done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-wake.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -65,18 +67,8 @@ harkd_built=$(date -u -r "$harkd_src" '+built %Y-%m-%d %H:%M:%S UTC')
 cp "$harkd_src" "$tmp/harkd"
 harkd=$tmp/harkd
 
-# First second of each file (plain sample copy, no resampling or dither), and audio seconds in
+# First second of each file: tools/gen_bench_audio.py writes it beside the 60 s one. Audio seconds in
 # whole 1280-sample chunks.
-"$py" - "$speech" "$silence" <<'EOF'
-import sys, wave
-for src in sys.argv[1:]:
-    dst = src.replace("_60s.wav", "_1s.wav")
-    with wave.open(src, "rb") as r:
-        params, pcm = r.getparams(), r.readframes(r.getframerate())
-    with wave.open(dst, "wb") as w:
-        w.setparams(params)
-        w.writeframes(pcm)
-EOF
 speech1="${speech%_60s.wav}_1s.wav"
 silence1="${silence%_60s.wav}_1s.wav"
 chunk_audio_s() {

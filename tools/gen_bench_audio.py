@@ -11,6 +11,8 @@ Writes (16 kHz mono S16) plus build/bench/manifest.json:
 * near_silence_60s.wav: exactly 60 s of a quiet room: pink noise at -60 dBFS RMS,
   50 Hz mains hum with two harmonics at -66 dBFS RMS, and a tiny click (1 ms,
   -40 dBFS peak) every 2-9 s.
+* speech_noise_1s.wav, near_silence_1s.wav: the first second of each (a plain
+  sample copy), for the benchmarks' start-up runs and the power tests.
 
 Same machinery and determinism rules as tools/gen_test_audio.py.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import wave
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -48,7 +51,17 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     g.generate(bench_clips(), a.out, a.jobs)
+    for name in ("speech_noise_60s.wav", "near_silence_60s.wav"):
+        first_second(a.out / name, a.out / name.replace("_60s.wav", "_1s.wav"))
     return 0
+
+
+def first_second(src: Path, dst: Path) -> None:
+    with wave.open(str(src), "rb") as r:
+        params, pcm = r.getparams(), r.readframes(r.getframerate())
+    with wave.open(str(dst), "wb") as w:
+        w.setparams(params)
+        w.writeframes(pcm)
 
 
 if __name__ == "__main__":
