@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import HarkTestSupport
 @testable import HarkWake
@@ -111,14 +112,20 @@ import HarkTestSupport
     }
 
     @Test func sigintStopsAWaitingDaemon() throws {
-        // stdin stays open and silent: harkd blocks in read until SIGINT.
-        let started = Date()
-        let run = try harkd(["--input", "-", "--events", "-"], timeout: 20) { process in
-            sleep(2)
+        // stdin stays open and silent: harkd blocks in read until SIGINT. It is sent once harkd runs
+        // (its control socket is there): on a loaded machine loading the models can take seconds.
+        let socket = makeTemporaryDirectory("harkd-sigint") + "/control.sock"
+        let interrupted = Mutex<Date?>(nil)
+        let run = try harkd(["--input", "-", "--events", "-", "--socket", socket], timeout: 90) { process in
+            let deadline = Date().addingTimeInterval(60)
+            while access(socket, F_OK) != 0 && Date() < deadline { usleep(20_000) }
+            usleep(200_000)
+            interrupted.withLock { $0 = Date() }
             process.interrupt()
         }
         #expect(run.reason == .exit && run.status == 0, "\(run.stderr)")
-        #expect(Date().timeIntervalSince(started) < 10)
+        let sent = try #require(interrupted.withLock { $0 })
+        #expect(Date().timeIntervalSince(sent) < 10)
     }
 
     struct BadInput: Sendable, CustomTestStringConvertible {
