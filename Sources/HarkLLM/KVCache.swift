@@ -42,6 +42,37 @@ public final class KVCache: @unchecked Sendable {
     /// Drop positions from `position` on (rewind to a shared prefix).
     public func truncate(to position: Int) { count = min(count, max(0, position)) }
 
+    /// The keys and values of positions 0..<`positions`, layer by layer (keys, then values), for
+    /// saving a prompt's prefix. Not for a sliding-window cache (its early positions are overwritten).
+    public func snapshot(positions: Int) -> [UInt8] {
+        precondition(window == nil && positions <= count)
+        let run = positions * kvSize * MemoryLayout<Float16>.size
+        var bytes = [UInt8](repeating: 0, count: 2 * layers * run)
+        bytes.withUnsafeMutableBytes { out in
+            for layer in 0..<layers {
+                out.baseAddress!.advanced(by: 2 * layer * run).copyMemory(from: keys + layer * capacity * kvSize, byteCount: run)
+                out.baseAddress!.advanced(by: (2 * layer + 1) * run).copyMemory(from: values + layer * capacity * kvSize, byteCount: run)
+            }
+        }
+        return bytes
+    }
+
+    /// Puts back what ``snapshot(positions:)`` took: the cache then holds exactly those positions.
+    /// False (and the cache empty) when the bytes are not that many positions of this cache.
+    public func restore(_ bytes: UnsafeRawBufferPointer, positions: Int) -> Bool {
+        let run = positions * kvSize * MemoryLayout<Float16>.size
+        guard window == nil, positions <= capacity, bytes.count == 2 * layers * run else {
+            count = 0
+            return false
+        }
+        for layer in 0..<layers {
+            UnsafeMutableRawPointer(keys + layer * capacity * kvSize).copyMemory(from: bytes.baseAddress!.advanced(by: 2 * layer * run), byteCount: run)
+            UnsafeMutableRawPointer(values + layer * capacity * kvSize).copyMemory(from: bytes.baseAddress!.advanced(by: (2 * layer + 1) * run), byteCount: run)
+        }
+        count = positions
+        return true
+    }
+
     func slot(_ position: Int) -> Int { window == nil ? position : position % capacity }
 
     func key(layer: Int, position: Int) -> UnsafeMutablePointer<Float16> {

@@ -11,6 +11,8 @@ public struct Stage2Error: Error, CustomStringConvertible, Sendable, Equatable {
         case timedOut = "timed_out"
         /// The worker answered with an error (a model file it cannot load, a request it refuses).
         case workerError = "worker_error"
+        /// A request that cannot be made as asked (an action grammar without devices, say).
+        case invalidRequest = "invalid_request"
         /// A read or write on the pipes failed.
         case io
     }

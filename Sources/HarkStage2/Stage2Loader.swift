@@ -14,9 +14,23 @@ public struct Stage2Transcript: Sendable, Equatable {
 public struct Stage2Generation: Sendable, Equatable {
     public let text: String
     public let promptTokens: Int
+    /// How many of the prompt's first tokens the worker had computed already (its cache).
+    public let reusedTokens: Int
     public let tokens: Int
     public let prefillMilliseconds: Double
     public let decodeMilliseconds: Double
+    /// With a grammar: the constraint's cost per generated token (µs).
+    public let constraintMicroseconds: Double?
+}
+
+/// What `prime` did with a prompt's fixed start.
+public struct Stage2Prime: Sendable, Equatable {
+    /// `computed`, `disk` (restored from the worker's cache directory) or `cached` (already there).
+    public let source: String
+    public let tokens: Int
+    /// Computing it (`computed`), or restoring it and what that saved against computing (`disk`).
+    public let milliseconds: Double
+    public let savedMilliseconds: Double?
 }
 
 /// Brings the stage-2 worker up on demand, talks to it, and drops it when idle.
@@ -98,16 +112,30 @@ public final class Stage2Loader: Sendable {
     }
 
     /// Greedy generation from `prompt` (special tokens in it are parsed), up to `maxTokens` or the
-    /// first of `stop`.
-    public func generate(prompt: String, maxTokens: Int, stop: [String] = []) throws(Stage2Error) -> Stage2Generation {
+    /// first of `stop`; with `grammar`, every token is held to it and generation ends with its line.
+    public func generate(prompt: String, maxTokens: Int, stop: [String] = [],
+                         grammar: ActionGrammar.Spec? = nil) throws(Stage2Error) -> Stage2Generation {
         var request = Stage2Message(op: "generate")
         request.prompt = prompt
         request.maxTokens = maxTokens
         request.stop = stop.isEmpty ? nil : stop
+        request.grammar = grammar
         let answer = try exchange(request, audio: nil, expecting: "generated")
-        return Stage2Generation(text: answer.text ?? "", promptTokens: answer.promptTokens ?? 0, tokens: answer.tokens ?? 0,
+        return Stage2Generation(text: answer.text ?? "", promptTokens: answer.promptTokens ?? 0,
+                                reusedTokens: answer.reusedTokens ?? 0, tokens: answer.tokens ?? 0,
                                 prefillMilliseconds: answer.timings?["prefill_ms"] ?? 0,
-                                decodeMilliseconds: answer.timings?["decode_ms"] ?? 0)
+                                decodeMilliseconds: answer.timings?["decode_ms"] ?? 0,
+                                constraintMicroseconds: answer.timings?["constraint_us"])
+    }
+
+    /// Puts the fixed start of the prompts to come (the catalog part) into the worker's cache.
+    public func prime(prefix: String) throws(Stage2Error) -> Stage2Prime {
+        var request = Stage2Message(op: "prime")
+        request.prompt = prefix
+        let answer = try exchange(request, audio: nil, expecting: "primed")
+        let timings = answer.timings ?? [:]
+        return Stage2Prime(source: answer.text ?? "", tokens: answer.promptTokens ?? 0,
+                           milliseconds: timings["prefill_ms"] ?? timings["restore_ms"] ?? 0, savedMilliseconds: timings["saved_ms"])
     }
 
     /// Stops the worker if it has been idle for `idleUnloadSeconds`; call it now and then.

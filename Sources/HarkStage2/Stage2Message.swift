@@ -2,11 +2,17 @@ import FoundationEssentials
 
 /// One JSON message between harkd and the stage-2 worker. `op` says what it is:
 ///
-/// from harkd:  `transcribe` (an audio frame follows), `generate` (`prompt`, `max_tokens`, `stop`),
-///              `quit`;
+/// from harkd:  `transcribe` (an audio frame follows), `generate` (`prompt`, `max_tokens`, `stop`,
+///              and `grammar`: the answer is constrained to the catalog's action line), `prime`
+///              (`prompt`: the fixed start of the prompts to come, computed now or restored from the
+///              worker's cache directory), `quit`;
 /// from worker: `ready` (after loading, with `timings`: `whisper_ms`, `llm_ms`, `rss_mb`),
 ///              `transcript` (`text`, `log_probability`, `timings.transcribe_ms`),
-///              `generated` (`text`, `prompt_tokens`, `tokens`, `timings.prefill_ms`, `decode_ms`),
+///              `generated` (`text`, `prompt_tokens`, `tokens`, `timings.prefill_ms`, `decode_ms`,
+///              `reused_tokens` (the prompt's start already in the worker's cache), and with a
+///              grammar `timings.constraint_us`, the constraint's cost per token),
+///              `primed` (`text`: `computed`, `disk` or `cached`, `prompt_tokens`, `timings.prefill_ms`
+///              or `restore_ms` and `saved_ms`),
 ///              `error` (`message`; without an `id` the worker cannot go on and exits).
 /// Every request carries an `id` its answer repeats.
 public struct Stage2Message: Codable, Sendable, Equatable {
@@ -16,16 +22,19 @@ public struct Stage2Message: Codable, Sendable, Equatable {
     public var prompt: String?
     public var maxTokens: Int?
     public var stop: [String]?
+    public var grammar: ActionGrammar.Spec?
     public var message: String?
     public var promptTokens: Int?
+    public var reusedTokens: Int?
     public var tokens: Int?
     public var logProbability: Double?
     public var timings: [String: Double]?
 
     enum CodingKeys: String, CodingKey {
-        case op, id, text, prompt, stop, message, tokens, timings
+        case op, id, text, prompt, stop, grammar, message, tokens, timings
         case maxTokens = "max_tokens"
         case promptTokens = "prompt_tokens"
+        case reusedTokens = "reused_tokens"
         case logProbability = "log_probability"
     }
 
@@ -37,6 +46,7 @@ public struct Stage2Message: Codable, Sendable, Equatable {
     /// The longest prompt or text a message may carry (characters).
     public static let maxText = 64 * 1024
     public static let maxTokensLimit = 4096
+    public static let maxGrammarDevices = 1000
 
     init(json: ArraySlice<UInt8>, source: String) throws(Stage2Error) {
         do {
@@ -56,6 +66,9 @@ public struct Stage2Message: Codable, Sendable, Equatable {
         }
         if let stop, stop.count > 8 || stop.contains(where: { $0.isEmpty || $0.count > 64 }) {
             throw Stage2Error(.badFrame, "\(source): '\(op)' message's stop list must be at most 8 non-empty strings of up to 64 characters")
+        }
+        if let grammar, grammar.devices.count > Self.maxGrammarDevices || grammar.devices.contains(where: { $0.commands.count > 32 }) {
+            throw Stage2Error(.badFrame, "\(source): '\(op)' message's grammar has over \(Self.maxGrammarDevices) devices or a device with over 32 commands")
         }
     }
 

@@ -22,7 +22,7 @@ public struct Stage2Server {
     }
 
     /// Serves until `quit` or end of input; returns the exit status.
-    public func serve(transcribe: Transcribe, generate: Generate) -> Int32 {
+    public func serve(transcribe: Transcribe, generate: Generate, prime: Generate) -> Int32 {
         while true {
             let frame: Stage2Frame
             do {
@@ -54,13 +54,13 @@ public struct Stage2Server {
                     fail(request.id, "stage-2 worker: 'transcribe' failed: \(error)")
                     continue
                 }
-            case "generate":
+            case "generate", "prime":
                 guard let prompt = request.prompt, !prompt.isEmpty else {
-                    fail(request.id, "stage-2 worker: 'generate' request without a prompt")
+                    fail(request.id, "stage-2 worker: '\(request.op)' request without a prompt")
                     continue
                 }
-                do { answer = try generate(request) } catch {
-                    fail(request.id, "stage-2 worker: 'generate' failed: \(error)")
+                do { answer = try request.op == "generate" ? generate(request) : prime(request) } catch {
+                    fail(request.id, "stage-2 worker: '\(request.op)' failed: \(error)")
                     continue
                 }
             default:

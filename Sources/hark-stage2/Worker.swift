@@ -10,7 +10,10 @@ import HarkWhisper
 // `generate` requests on its stdin/stdout (one end of a socket pair) until `quit`. Not meant to be
 // run by hand; its stderr is harkd's.
 //
-//   hark-stage2 [--whisper DIR] [--llm FILE] [--threads N] [--context N]
+//   hark-stage2 [--whisper DIR] [--llm FILE] [--threads N] [--context N] [--cache DIR]
+//
+// --cache: where primed prompt prefixes (the catalog part) are saved, to be restored by the next
+// worker instead of computed.
 
 func residentMegabytes() -> Double {
     guard let file = fopen("/proc/self/statm", "r") else { return 0 }
@@ -44,6 +47,7 @@ enum HarkStage2Worker {
         var llmPath: String?
         var threads = 1
         var context = 2048
+        var cacheDirectory: String?
         var arguments = CommandLine.arguments.dropFirst()
         while let flag = arguments.popFirst() {
             guard let value = arguments.popFirst() else { fatal("\(flag) needs a value") }
@@ -56,6 +60,7 @@ enum HarkStage2Worker {
             case "--context":
                 guard let n = Int(value), (64...32_768).contains(n) else { fatal("--context must be 64–32768, not '\(value)'") }
                 context = n
+            case "--cache": cacheDirectory = value
             default: fatal("unknown option '\(flag)'")
             }
         }
@@ -67,10 +72,18 @@ enum HarkStage2Worker {
             do { transcriber = try WhisperTranscriber(directory: whisperDirectory) } catch { fatal("stage-2 worker: \(error)") }
             timings["whisper_ms"] = (monotonicNow() - t0) * 1000
         }
-        var model: LanguageModel?
+        var generator: Generator?
         if let llmPath {
             let t0 = monotonicNow()
-            do { model = try LanguageModel(path: llmPath, threads: threads, contextLength: context) } catch { fatal("stage-2 worker: \(error)") }
+            do {
+                let model = try LanguageModel(path: llmPath, threads: threads, contextLength: context)
+                var info = stat()
+                let identity = stat(llmPath, &info) == 0 ? "\(llmPath):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)" : llmPath
+                if let cacheDirectory, access(cacheDirectory, W_OK) != 0 {
+                    fatal("stage-2 worker: --cache \(cacheDirectory) is not a writable directory")
+                }
+                generator = Generator(model: model, context: context, cacheDirectory: cacheDirectory, modelIdentity: identity)
+            } catch { fatal("stage-2 worker: \(error)") }
             timings["llm_ms"] = (monotonicNow() - t0) * 1000
         }
         timings["rss_mb"] = residentMegabytes()
@@ -93,41 +106,12 @@ enum HarkStage2Worker {
                 return answer
             },
             generate: { request in
-                guard let model else { throw NotLoaded(what: "language model (--llm)") }
-                let t = model.transformer
-                t.reset()
-                let prompt = model.tokenizer.encode(request.prompt ?? "", addSpecial: true, parseSpecial: true)
-                guard prompt.count + (request.maxTokens ?? 64) <= context else {
-                    throw LLMError(.invalidArgument, "prompt of \(prompt.count) tokens plus \(request.maxTokens ?? 64) to generate exceeds the \(context)-position context")
-                }
-                var logits = [Float](repeating: 0, count: t.hyper.vocabulary)
-                var sampler = Sampler.greedy
-                let t0 = monotonicNow()
-                try logits.withUnsafeMutableBufferPointer { try t.evaluate(prompt, logits: $0.baseAddress!) }
-                let t1 = monotonicNow()
-                var bytes: [UInt8] = []
-                var generated = 0
-                let stops = request.stop ?? []
-                while generated < (request.maxTokens ?? 64) {
-                    let token = logits.withUnsafeBufferPointer { sampler.sample($0) }
-                    if token == model.tokenizer.vocabulary.eos { break }
-                    generated += 1
-                    bytes += model.tokenizer.piece(token)
-                    if !stops.isEmpty {
-                        let text = String(decoding: bytes, as: UTF8.self)
-                        if let stop = stops.first(where: { text.hasSuffix($0) }) {
-                            bytes = Array(text.dropLast(stop.count).utf8)
-                            break
-                        }
-                    }
-                    try logits.withUnsafeMutableBufferPointer { try t.evaluate([token], logits: $0.baseAddress!) }
-                }
-                var answer = Stage2Message(op: "generated")
-                answer.text = String(decoding: bytes, as: UTF8.self)
-                answer.promptTokens = prompt.count
-                answer.tokens = generated
-                answer.timings = ["prefill_ms": (t1 - t0) * 1000, "decode_ms": (monotonicNow() - t1) * 1000]
-                return answer
+                guard let generator else { throw NotLoaded(what: "language model (--llm)") }
+                return try generator.generate(request)
+            },
+            prime: { request in
+                guard let generator else { throw NotLoaded(what: "language model (--llm)") }
+                return try generator.prime(request)
             })
         exit(status)
     }

@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -163,5 +164,86 @@ import Testing
         loader.unloadIfIdle()
         #expect(!loader.isLoaded && !Self.alive(pid))
         #expect(events.kinds == ["loading", "ready", "unloaded:idle"])
+    }
+
+    static let lights = ActionGrammar.Spec(devices: [
+        .init(id: "kitchen_light", commands: [.init(name: "turn_on"), .init(name: "turn_off"), .init(name: "set_brightness", argument: "percent")]),
+        .init(id: "bedroom_light", commands: [.init(name: "turn_on"), .init(name: "turn_off"), .init(name: "set_brightness", argument: "percent")]),
+        .init(id: "speaker", commands: [.init(name: "start_timer", argument: "seconds"), .init(name: "cancel_timer")]),
+    ], maxActions: 3)
+
+    static func chat(_ request: String) -> String {
+        "<|im_start|>system\nDevices: kitchen_light, bedroom_light, speaker. Answer with a JSON list of actions.<|im_end|>\n"
+            + "<|im_start|>user\n\(request)<|im_end|>\n<|im_start|>assistant\n"
+    }
+
+    /// Given a grammar, whatever the model (SmolLM2, never trained on it) writes is one complete
+    /// answer line of it, and the constraint's cost per token is reported.
+    @Test func givenAnActionGrammar_whenGenerating_thenTheAnswerIsACompleteLineOfIt() throws {
+        let (loader, _) = Self.loader(["--llm", Self.smol, "--threads", "1"])
+        let grammar = try ActionGrammar(Self.lights)
+        for request in ["turn off the kitchen light", "dim the bedroom light to forty percent", "tell me a joke"] {
+            let written = try loader.generate(prompt: Self.chat(request), maxTokens: 120, grammar: Self.lights)
+            let cursor = grammar.advance(grammar.start, Array(written.text.utf8))
+            #expect(cursor.isViable && grammar.isComplete(cursor), "\(request) → \(written.text)")
+            #expect(written.text.hasSuffix("]\n") && written.tokens > 1)
+            let cost = try #require(written.constraintMicroseconds)
+            print("constrained: \(request) → \(written.text.dropLast()) (\(written.tokens) tokens, constraint \(cost) µs/token)")
+        }
+    }
+
+    /// Given two requests with the same start, the second reuses the first's computed prompt, and
+    /// what it writes is what a fresh worker writes for it.
+    @Test func givenASharedPromptStart_whenTheNextRequestComes_thenItIsReusedAndTheAnswerIsUnchanged() throws {
+        let (warm, _) = Self.loader(["--llm", Self.smol, "--threads", "1"])
+        let first = try warm.generate(prompt: Self.chat("turn on the kitchen light"), maxTokens: 40, grammar: Self.lights)
+        #expect(first.reusedTokens == 0)
+        let second = try warm.generate(prompt: Self.chat("switch off the bedroom light"), maxTokens: 40, grammar: Self.lights)
+        let shared = Self.chat("").count - "<|im_end|>\n<|im_start|>assistant\n".count
+        #expect(second.reusedTokens > 20 && second.reusedTokens < second.promptTokens, "reused \(second.reusedTokens) of \(second.promptTokens) (\(shared) shared characters)")
+        let (fresh, _) = Self.loader(["--llm", Self.smol, "--threads", "1"])
+        let alone = try fresh.generate(prompt: Self.chat("switch off the bedroom light"), maxTokens: 40, grammar: Self.lights)
+        #expect(alone.reusedTokens == 0)
+        #expect(second.text == alone.text)
+        // The same request again: everything but the last token is reused.
+        let again = try warm.generate(prompt: Self.chat("switch off the bedroom light"), maxTokens: 40, grammar: Self.lights)
+        #expect(again.reusedTokens == again.promptTokens - 1 && again.text == alone.text)
+    }
+
+    /// Given a cache directory, a primed prefix is computed once and saved; a fresh worker restores it
+    /// instead, answers exactly as the worker that computed it, and a different prefix (another
+    /// catalog) is computed, never restored from the other's file.
+    @Test func givenACacheDirectory_whenAPrefixIsPrimed_thenTheNextWorkerRestoresItAndAnswersTheSame() throws {
+        let directory = makeTemporaryDirectory("stage2-prefix")
+        let prefix = "<|im_start|>system\nDevices: kitchen_light, bedroom_light, speaker. Answer with a JSON list of actions.<|im_end|>\n"
+        let arguments = ["--llm", Self.smol, "--threads", "1", "--cache", directory]
+        let (first, _) = Self.loader(arguments)
+        let computed = try first.prime(prefix: prefix)
+        #expect(computed.source == "computed" && computed.tokens > 20 && computed.milliseconds > 0, "\(computed)")
+        #expect(try first.prime(prefix: prefix).source == "cached")
+        let fromComputed = try first.generate(prompt: Self.chat("switch off the bedroom light"), maxTokens: 40, grammar: Self.lights)
+        #expect(fromComputed.reusedTokens >= computed.tokens)
+        first.stop()
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory)
+        #expect(files.count == 1 && files[0].hasPrefix("prefix-") && files[0].hasSuffix(".kv"), "\(files)")
+
+        let (second, _) = Self.loader(arguments)
+        let restored = try second.prime(prefix: prefix)
+        #expect(restored.source == "disk" && restored.tokens == computed.tokens && restored.savedMilliseconds != nil, "\(restored)")
+        let fromDisk = try second.generate(prompt: Self.chat("switch off the bedroom light"), maxTokens: 40, grammar: Self.lights)
+        #expect(fromDisk.reusedTokens >= computed.tokens && fromDisk.text == fromComputed.text, "\(fromDisk.text) vs \(fromComputed.text)")
+        print("prefix of \(computed.tokens) tokens: computed in \(computed.milliseconds) ms, restored in \(restored.milliseconds) ms")
+
+        // Another catalog: computed, and saved beside the first.
+        let other = try second.prime(prefix: prefix.replacingOccurrences(of: "speaker", with: "hallway_light"))
+        #expect(other.source == "computed")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).count == 2)
+
+        // A damaged file is not used: the prefix is computed again.
+        for file in try FileManager.default.contentsOfDirectory(atPath: directory) {
+            try Data("HKV1 damaged".utf8).write(to: URL(fileURLWithPath: directory + "/" + file))
+        }
+        let (third, _) = Self.loader(arguments)
+        #expect(try third.prime(prefix: prefix).source == "computed")
     }
 }

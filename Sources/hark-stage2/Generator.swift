@@ -1,0 +1,233 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import HarkLLM
+import HarkStage2
+
+/// The worker's language model as requests use it: greedy decoding, the prompt's start reused from
+/// the previous request (the catalog prefix is the same every time, so only the request's own tokens
+/// are computed), and, when the request carries an action grammar, every token constrained to it.
+final class Generator {
+    let model: LanguageModel
+    let context: Int
+    /// The tokens whose keys and values are in the cache, in order.
+    private var cached: [Int32] = []
+    private var logits: [Float]
+    /// Every token's bytes (control tokens have none and are never allowed by a grammar), and the
+    /// first byte of each (-1: none), for the constraint's quick test.
+    private let pieces: Pieces
+
+    /// Where computed prefixes are saved (nil: kept in memory only), and what names the model in
+    /// their file names (its path, size and modification time).
+    let cacheDirectory: String?
+    let modelIdentity: String
+
+    init(model: LanguageModel, context: Int, cacheDirectory: String? = nil, modelIdentity: String = "") {
+        self.model = model
+        self.context = context
+        self.cacheDirectory = cacheDirectory
+        self.modelIdentity = modelIdentity
+        pieces = Pieces(model.tokenizer)
+        logits = [Float](repeating: 0, count: model.transformer.hyper.vocabulary)
+    }
+
+    struct Pieces {
+        var bytes: [UInt8] = []
+        var offsets: [Int32] = [0]
+        var first: [Int16] = []
+
+        init(_ tokenizer: Tokenizer) {
+            for id in 0..<tokenizer.count {
+                let piece = tokenizer.piece(Int32(id))
+                bytes += piece
+                offsets.append(Int32(bytes.count))
+                first.append(piece.first.map { Int16($0) } ?? -1)
+            }
+        }
+    }
+
+    func generate(_ request: Stage2Message) throws -> Stage2Message {
+        let t = model.transformer
+        let maxTokens = request.maxTokens ?? 64
+        let prompt = model.tokenizer.encode(request.prompt ?? "", addSpecial: true, parseSpecial: true)
+        guard !prompt.isEmpty else { throw LLMError(.invalidArgument, "empty prompt") }
+        guard prompt.count + maxTokens <= context else {
+            throw LLMError(.invalidArgument, "prompt of \(prompt.count) tokens plus \(maxTokens) to generate exceeds the \(context)-position context")
+        }
+        let grammar = try request.grammar.map { spec throws(Stage2Error) in try ActionGrammar(spec) }
+
+        // The longest start of the prompt already computed; at least its last token is run again
+        // for the logits.
+        var reused = 0
+        while reused < min(cached.count, prompt.count - 1), cached[reused] == prompt[reused] { reused += 1 }
+        t.cache.truncate(to: reused)
+        cached = Array(prompt[..<reused])
+        let t0 = monotonicNow()
+        try logits.withUnsafeMutableBufferPointer { try t.evaluate(Array(prompt[reused...]), logits: $0.baseAddress!) }
+        cached = prompt
+        let t1 = monotonicNow()
+
+        var bytes: [UInt8] = []
+        var generated = 0
+        var constraintSeconds = 0.0
+        var cursor = grammar?.start
+        var sampler = Sampler.greedy
+        let stops = request.stop ?? []
+        while generated < maxTokens {
+            let token: Int32
+            if let grammar, let current = cursor {
+                let c0 = monotonicNow()
+                guard let allowed = constrainedArgmax(grammar, current) else { break }
+                let piece = pieceBytes(allowed)
+                cursor = grammar.advance(current, piece)
+                constraintSeconds += monotonicNow() - c0
+                token = allowed
+                bytes += piece
+            } else {
+                token = logits.withUnsafeBufferPointer { sampler.sample($0) }
+                if token == model.tokenizer.vocabulary.eos { break }
+                bytes += model.tokenizer.piece(token)
+            }
+            generated += 1
+            if let grammar, let cursor, grammar.isComplete(cursor) { break }
+            if !stops.isEmpty {
+                let text = String(decoding: bytes, as: UTF8.self)
+                if let stop = stops.first(where: { text.hasSuffix($0) }) {
+                    bytes = Array(text.dropLast(stop.count).utf8)
+                    break
+                }
+            }
+            try logits.withUnsafeMutableBufferPointer { try t.evaluate([token], logits: $0.baseAddress!) }
+            cached.append(token)
+        }
+        var answer = Stage2Message(op: "generated")
+        answer.text = String(decoding: bytes, as: UTF8.self)
+        answer.promptTokens = prompt.count
+        answer.reusedTokens = reused
+        answer.tokens = generated
+        var timings = ["prefill_ms": (t1 - t0) * 1000, "decode_ms": (monotonicNow() - t1) * 1000]
+        if grammar != nil { timings["constraint_us"] = generated > 0 ? constraintSeconds / Double(generated) * 1e6 : 0 }
+        answer.timings = timings
+        return answer
+    }
+
+    /// `prime`: the fixed start of the prompts to come (the catalog), into the cache now — kept from
+    /// before, restored from the cache directory, or computed (and saved there). The file's name
+    /// hashes the model's identity and the tokens, so another model or catalog never matches; the
+    /// file repeats the tokens, and anything that does not match is computed afresh.
+    func prime(_ request: Stage2Message) throws -> Stage2Message {
+        let t = model.transformer
+        let tokens = model.tokenizer.encode(request.prompt ?? "", addSpecial: true, parseSpecial: true)
+        guard !tokens.isEmpty, tokens.count < context else {
+            throw LLMError(.invalidArgument, "prime: \(tokens.count) tokens do not fit the \(context)-position context")
+        }
+        var answer = Stage2Message(op: "primed")
+        answer.promptTokens = tokens.count
+        if cached.count >= tokens.count, Array(cached[..<tokens.count]) == tokens {
+            answer.text = "cached"
+            answer.timings = [:]
+            return answer
+        }
+        let path = cacheDirectory.map { "\($0)/prefix-\(Self.hash(modelIdentity, tokens)).kv" }
+        let t0 = monotonicNow()
+        if let path, let saved = PrefixFile.read(path, tokens: tokens), t.cache.window == nil,
+           saved.kv.withUnsafeBytes({ t.cache.restore($0, positions: tokens.count) }) {
+            cached = tokens
+            let restore = (monotonicNow() - t0) * 1000
+            answer.text = "disk"
+            answer.timings = ["restore_ms": restore, "saved_ms": max(0, saved.computeMilliseconds - restore)]
+            return answer
+        }
+        t.reset()
+        cached = []
+        try logits.withUnsafeMutableBufferPointer { try t.evaluate(tokens, logits: $0.baseAddress!) }
+        cached = tokens
+        let compute = (monotonicNow() - t0) * 1000
+        if let path, t.cache.window == nil {
+            PrefixFile.write(path, tokens: tokens, computeMilliseconds: compute, kv: t.cache.snapshot(positions: tokens.count))
+        }
+        answer.text = "computed"
+        answer.timings = ["prefill_ms": compute]
+        return answer
+    }
+
+    /// FNV-1a over the model's identity and the tokens.
+    static func hash(_ identity: String, _ tokens: [Int32]) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ byte: UInt8) { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        for byte in identity.utf8 { mix(byte) }
+        for token in tokens { withUnsafeBytes(of: token.littleEndian) { for byte in $0 { mix(byte) } } }
+        let hex = String(h, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    private func pieceBytes(_ token: Int32) -> ArraySlice<UInt8> {
+        pieces.bytes[Int(pieces.offsets[Int(token)])..<Int(pieces.offsets[Int(token) + 1])]
+    }
+
+    /// The most likely token the grammar allows (the lowest id among equals); nil when none is.
+    /// The model's own choice is tried first; otherwise one pass over the vocabulary tests only the
+    /// tokens likelier than the best allowed so far whose first byte the grammar could take next.
+    private func constrainedArgmax(_ grammar: ActionGrammar, _ cursor: ActionGrammar.Cursor) -> Int32? {
+        let pieces = self.pieces
+        func allowed(_ id: Int) -> Bool {
+            let start = Int(pieces.offsets[id]), end = Int(pieces.offsets[id + 1])
+            guard end > start else { return false }
+            return pieces.bytes.withUnsafeBufferPointer { grammar.allows(cursor, UnsafeBufferPointer(rebasing: $0[start..<end])) }
+        }
+        return logits.withUnsafeBufferPointer { logits -> Int32? in
+            var top = 0
+            for i in 1..<logits.count where logits[i] > logits[top] { top = i }
+            if allowed(top) { return Int32(top) }
+            let firstBytes = grammar.nextBytes(cursor)
+            var best = -1
+            var bestLogit = -Float.infinity
+            for i in 0..<logits.count where logits[i] > bestLogit {
+                let first = pieces.first[i]
+                guard first >= 0, firstBytes[Int(first)], allowed(i) else { continue }
+                best = i
+                bestLogit = logits[i]
+            }
+            return best < 0 ? nil : Int32(best)
+        }
+    }
+}
+
+/// A saved prefix: "HKV1", the token count, the tokens, the milliseconds computing them took, then
+/// the cache's bytes (KVCache.snapshot). Written to a temporary name and renamed, so a crash never
+/// leaves half a file under the real name.
+enum PrefixFile {
+    static let magic: [UInt8] = Array("HKV1".utf8)
+
+    static func read(_ path: String, tokens: [Int32]) -> (computeMilliseconds: Double, kv: [UInt8])? {
+        guard let file = fopen(path, "rb") else { return nil }
+        defer { fclose(file) }
+        var header = [UInt8](repeating: 0, count: 4)
+        var count: UInt32 = 0
+        var milliseconds: Double = 0
+        guard fread(&header, 1, 4, file) == 4, header == magic, fread(&count, 4, 1, file) == 1,
+              Int(UInt32(littleEndian: count)) == tokens.count else { return nil }
+        var saved = [Int32](repeating: 0, count: tokens.count)
+        guard fread(&saved, 4, tokens.count, file) == tokens.count, saved.map({ Int32(littleEndian: $0) }) == tokens,
+              fread(&milliseconds, 8, 1, file) == 1 else { return nil }
+        let start = ftell(file)
+        guard fseek(file, 0, SEEK_END) == 0 else { return nil }
+        let size = ftell(file) - start
+        guard size > 0, size < 1 << 30, fseek(file, start, SEEK_SET) == 0 else { return nil }
+        var kv = [UInt8](repeating: 0, count: size)
+        guard fread(&kv, 1, size, file) == size else { return nil }
+        return (milliseconds, kv)
+    }
+
+    static func write(_ path: String, tokens: [Int32], computeMilliseconds: Double, kv: [UInt8]) {
+        let temporary = path + ".tmp.\(getpid())"
+        guard let file = fopen(temporary, "wb") else { return }
+        var count = UInt32(tokens.count).littleEndian
+        var milliseconds = computeMilliseconds
+        let little = tokens.map(\.littleEndian)
+        let ok = fwrite(magic, 1, 4, file) == 4 && fwrite(&count, 4, 1, file) == 1
+            && fwrite(little, 4, little.count, file) == little.count && fwrite(&milliseconds, 8, 1, file) == 1
+            && fwrite(kv, 1, kv.count, file) == kv.count
+        if fclose(file) != 0 || !ok || rename(temporary, path) != 0 { unlink(temporary) }
+    }
+}
