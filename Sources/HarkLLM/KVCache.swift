@@ -1,3 +1,4 @@
+import HarkKernels
 /// The keys and values of every position seen so far, per layer, in float16 as llama.cpp keeps them
 /// (its default cache type): memory is layers × capacity × kvSize × 2 × 2 bytes, allocated once.
 ///
@@ -86,33 +87,42 @@ public final class KVCache: @unchecked Sendable {
 
 /// Grouped-query attention of one query position over the cache, as ggml computes it without flash
 /// attention: the query is rounded to float16 (K's type) for Q·K, the scores are scaled and soft-maxed
-/// in float, the probabilities rounded to float16 for P·V.
+/// in float, the probabilities rounded to float16 for P·V; both products in ggml_vec_dot_f16's order
+/// (HalfVector.dot; P·V as ggml's dot of each value dimension over the positions: partial sums by
+/// position mod 32, reduced as it reduces; llama.cpp pads the positions to a multiple of 32 with
+/// zero probabilities, so none is left over to add one by one).
 ///
 ///   query[heads × keySize] → output[heads × valueSize]; query head h reads KV head h / (heads / kvHeads);
 ///   keys and values in the cache at kvHead · keySize and kvHead · valueSize.
-///   scores: ≥ positions.count floats; query16: ≥ keySize.
+///   scores: ≥ positions.count floats; query16: ≥ keySize; partial: ≥ 32 × valueSize floats.
 enum Attention {
     static func attend(query: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, cache: KVCache, layer: Int,
                        positions: Range<Int>, heads: Int, kvHeads: Int, keySize: Int, valueSize: Int, scale: Float,
-                       scores: UnsafeMutablePointer<Float>, query16: UnsafeMutablePointer<Float16>) {
+                       scores: UnsafeMutablePointer<Float>, query16: UnsafeMutablePointer<Float16>,
+                       partial: UnsafeMutablePointer<Float>) {
         let group = heads / kvHeads
         let n = positions.count
         for h in 0..<heads {
             let kvHead = h / group
             for d in 0..<keySize { query16[d] = Float16(query[h * keySize + d]) }
             for (i, p) in positions.enumerated() {
-                let k = cache.key(layer: layer, position: p) + kvHead * keySize
-                var dot: Float = 0
-                for d in 0..<keySize { dot += Float(query16[d]) * Float(k[d]) }
-                scores[i] = dot
+                scores[i] = HalfVector.dot(cache.key(layer: layer, position: p) + kvHead * keySize, query16, count: keySize)
             }
             Numerics.softmax(scores, count: n, scale: scale)
             let out = output + h * valueSize
-            for d in 0..<valueSize { out[d] = 0 }
-            for (i, p) in positions.enumerated() {
-                let weight = Float(Float16(scores[i]))
-                let v = cache.value(layer: layer, position: p) + kvHead * valueSize
-                for d in 0..<valueSize { out[d] += weight * Float(v[d]) }
+            partial.update(repeating: 0, count: 32 * valueSize)
+            for i in 0..<n {
+                HalfVector.accumulate(partial + (i & 31) * valueSize, weight: Float(Float16(scores[i])),
+                                      cache.value(layer: layer, position: positions.lowerBound + i) + kvHead * valueSize, count: valueSize)
+            }
+            for d in 0..<valueSize {
+                // Lane l of accumulator j holds positions ≡ 8j + l (mod 32): 0+2, 1+3, then 0+1.
+                var lanes = SIMD8<Float>()
+                for l in 0..<8 {
+                    lanes[l] = (partial[l * valueSize + d] + partial[(16 + l) * valueSize + d])
+                        + (partial[(8 + l) * valueSize + d] + partial[(24 + l) * valueSize + d])
+                }
+                out[d] = HalfVector.reduce(lanes)
             }
         }
     }

@@ -149,7 +149,7 @@ public final class Transformer: @unchecked Sendable {
                 let first = h.slidingWindow.map { max(0, end - $0) } ?? 0
                 Attention.attend(query: s.q + j * qWidth, output: s.attention + j * attnWidth, cache: cache, layer: l,
                                  positions: first..<end, heads: h.heads, kvHeads: h.kvHeads, keySize: h.keyLength,
-                                 valueSize: h.valueLength, scale: scale, scores: s.scores, query16: s.query16)
+                                 valueSize: h.valueLength, scale: scale, scores: s.scores, query16: s.query16, partial: s.partial)
             }
             s.multiply([layer.output], input: s.attention, rows: n, outputs: [s.o], pool: pool)
             addResidual(s.x, s.o, count: n * E)
@@ -259,7 +259,7 @@ import Glibc
 /// Working buffers, allocated once for the largest batch.
 final class Scratch: @unchecked Sendable {
     // @unchecked: owned by one Transformer, used by its one caller at a time.
-    let x, xn, xn2, q, k, v, attention, o, g, u, routerLogits, gathered, expertOut, scores, cos, sin: UnsafeMutablePointer<Float>
+    let x, xn, xn2, q, k, v, attention, o, g, u, routerLogits, gathered, expertOut, scores, cos, sin, partial: UnsafeMutablePointer<Float>
     let query16: UnsafeMutablePointer<Float16>
     private var activations: [Int: QuantActivations] = [:]
     private let batch: Int
@@ -289,6 +289,7 @@ final class Scratch: @unchecked Sendable {
         gathered = buffer(batch * h.embedding)
         expertOut = buffer(batch * h.embedding)
         scores = buffer(context)
+        partial = buffer(32 * h.valueLength)
         cos = buffer(h.ropeDimensions / 2)
         sin = buffer(h.ropeDimensions / 2)
         query16 = .allocate(capacity: max(h.keyLength, 1))

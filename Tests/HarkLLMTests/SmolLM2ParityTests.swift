@@ -28,8 +28,12 @@ struct GreedyFixture: Decodable {
     /// quantize activations to Q8 blocks as ggml does, but sum in other orders and use other exp/silu
     /// approximations, and over 30 layers a last-bit difference can flip a Q8 rounding and move the
     /// logits: llama.cpp's own batched and token-by-token evaluations of the same prompt differ by up
-    /// to 1.24 on this model (measured), so the bound is 1.0.
-    static let logitTolerance = 1.0
+    /// to 1.24 on this model (measured), so the bound is 1.1. (It was 1.0 while Hark's attention summed
+    /// one element after another. Summing as ggml_vec_dot_f16 does, the five runs' worst differences
+    /// are 0.75 1.07 0.62 0.53 0.73 and greedy agreement 314 of 320 positions, two runs equal to
+    /// llama.cpp's to their last token (63 and 64 identical); summing as llamafile's tinyBLAS does,
+    /// 0.92 0.91 0.79 0.64 0.96, 311 of 320, identical prefixes 4 0 17 64 14.)
+    static let logitTolerance = 1.1
     /// Positions (of 64, llama.cpp's token fed back at each) where Hark's most likely token must be
     /// llama.cpp's; a flip happens only where llama.cpp's top two are within the noise above. Measured:
     /// 59–63 per prompt against llama.cpp built for AVX2 (the fixture), 62–63 against a native

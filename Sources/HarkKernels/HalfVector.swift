@@ -1,0 +1,83 @@
+// Float16 vectors against float ones, for attention over the float16 KV cache: a query·key dot
+// product and a value accumulated with a weight. Scalar Swift does each element as a conversion and
+// a dependent add (the sum cannot be reordered), 64 chained adds per key; these keep 8-lane partial
+// sums (vcvtph2ps + FMA with AVX2), which changes only the order of the additions.
+
+#if arch(x86_64) && HARK_X86_FMA
+import _Builtin_intrinsics.intel
+#endif
+
+public enum HalfVector {
+    /// Σ a[i]·b[i] over `count` elements of two float16 vectors, in ggml's order (ggml_vec_dot_f16 on
+    /// AVX2, llama.cpp's Q·K without flash attention): 4 accumulators of 8 lanes over blocks of 32
+    /// (fused multiply-adds), combined 0+2, 1+3, then 0+1, the lanes summed as it does (low half +
+    /// high half, then pairwise), the rest added one by one in double.
+    @inline(__always)
+    public static func dot(_ a: UnsafePointer<Float16>, _ b: UnsafePointer<Float16>, count: Int) -> Float {
+        let blocks = count & ~31
+        var sum: Double = 0
+        #if arch(x86_64) && HARK_X86_FMA
+        if blocks > 0 {
+            var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps()
+            var i = 0
+            while i < blocks {
+                acc0 = _mm256_fmadd_ps(load8(a + i), load8(b + i), acc0)
+                acc1 = _mm256_fmadd_ps(load8(a + i + 8), load8(b + i + 8), acc1)
+                acc2 = _mm256_fmadd_ps(load8(a + i + 16), load8(b + i + 16), acc2)
+                acc3 = _mm256_fmadd_ps(load8(a + i + 24), load8(b + i + 24), acc3)
+                i += 32
+            }
+            sum = Double(reduce(_mm256_add_ps(_mm256_add_ps(acc0, acc2), _mm256_add_ps(acc1, acc3))))
+        }
+        #else
+        if blocks > 0 {
+            var lanes = [SIMD8<Float>](repeating: SIMD8(), count: 4)
+            var i = 0
+            while i < blocks {
+                for j in 0..<4 {
+                    for lane in 0..<8 {
+                        lanes[j][lane] += Float(a[i + 8 * j + lane]) * Float(b[i + 8 * j + lane])
+                    }
+                }
+                i += 32
+            }
+            sum = Double(reduce((lanes[0] + lanes[2]) + (lanes[1] + lanes[3])))
+        }
+        #endif
+        for i in blocks..<count { sum += Double(Float(a[i]) * Float(b[i])) }
+        return Float(sum)
+    }
+
+    /// ggml's sum of 8 lanes (GGML_F32x8_REDUCE's last step): low half + high half, then
+    /// (l0 + l1) + (l2 + l3).
+    @inline(__always)
+    public static func reduce(_ x: SIMD8<Float>) -> Float {
+
+        let t = x.lowHalf + x.highHalf
+        return (t[0] + t[1]) + (t[2] + t[3])
+    }
+
+    /// out[i] += weight · v[i] over `count` elements (v float16).
+    @inline(__always)
+    public static func accumulate(_ out: UnsafeMutablePointer<Float>, weight: Float, _ v: UnsafePointer<Float16>, count: Int) {
+        var i = 0
+        #if arch(x86_64) && HARK_X86_FMA
+        let w = _mm256_set1_ps(weight)
+        while i + 8 <= count {
+            let o = UnsafeMutableRawPointer(out + i).assumingMemoryBound(to: Float.self)
+            _mm256_storeu_ps(o, _mm256_fmadd_ps(w, load8(v + i), _mm256_loadu_ps(o)))
+            i += 8
+        }
+        #endif
+        while i < count {
+            out[i] += weight * Float(v[i])
+            i += 1
+        }
+    }
+
+    #if arch(x86_64) && HARK_X86_FMA
+    @inline(__always) static func load8(_ p: UnsafePointer<Float16>) -> __m256 {
+        _mm256_cvtph_ps(_mm_loadu_si128(UnsafeRawPointer(p).assumingMemoryBound(to: __m128i.self)))
+    }
+    #endif
+}
