@@ -202,41 +202,55 @@ public final class Stage2Loader: Sendable {
 
     private func exchange(_ request: Stage2Message, audio: [Int16]?, expecting op: String) throws(Stage2Error) -> Stage2Message {
         try state.withLock { (s: inout State) throws(Stage2Error) -> Stage2Message in
-            let process = try start(&s)
-            var request = request
-            request.id = s.nextId
-            s.nextId += 1
-            do throws(Stage2Error) {
-                try process.channel.send(.message(request))
-                if let audio { try process.channel.send(.audio(audio)) }
-                let deadline = monotonicNow() + configuration.requestTimeout
-                while true {
-                    guard case let .message(answer) = try process.channel.receive(until: deadline) else {
-                        throw Stage2Error(.badFrame, "stage-2 worker (pid \(process.pid)): sent audio, which only harkd sends")
-                    }
-                    if answer.op == "error" && (answer.id == request.id || answer.id == nil) {
-                        let refused = Stage2Error(.workerError, answer.message ?? "stage-2 worker: '\(request.op)' failed")
-                        // A request it refuses leaves the worker running; an error without an id ends it.
-                        if answer.id != nil {
-                            s.lastUsed = monotonicNow()
-                            throw refused
+            // A worker that died while idle (killed, out of memory) may not have been reaped yet when
+            // the request comes: the request cannot even be written to it. That is reported, and the
+            // request goes to a fresh worker, once.
+            var retried = false
+            while true {
+                let wasRunning = s.process != nil
+                let process = try start(&s)
+                var request = request
+                request.id = s.nextId
+                s.nextId += 1
+                var sent = false
+                do throws(Stage2Error) {
+                    try process.channel.send(.message(request))
+                    sent = true
+                    if let audio { try process.channel.send(.audio(audio)) }
+                    let deadline = monotonicNow() + configuration.requestTimeout
+                    while true {
+                        guard case let .message(answer) = try process.channel.receive(until: deadline) else {
+                            throw Stage2Error(.badFrame, "stage-2 worker (pid \(process.pid)): sent audio, which only harkd sends")
                         }
-                        throw Stage2Error(.workerEnded, refused.message)
+                        if answer.op == "error" && (answer.id == request.id || answer.id == nil) {
+                            let refused = Stage2Error(.workerError, answer.message ?? "stage-2 worker: '\(request.op)' failed")
+                            // A request it refuses leaves the worker running; an error without an id ends it.
+                            if answer.id != nil {
+                                s.lastUsed = monotonicNow()
+                                throw refused
+                            }
+                            throw Stage2Error(.workerEnded, refused.message)
+                        }
+                        guard answer.id == request.id else { continue }
+                        guard answer.op == op else {
+                            throw Stage2Error(.badFrame, "stage-2 worker (pid \(process.pid)): answered '\(request.op)' with '\(answer.op)'")
+                        }
+                        s.lastUsed = monotonicNow()
+                        return answer
                     }
-                    guard answer.id == request.id else { continue }
-                    guard answer.op == op else {
-                        throw Stage2Error(.badFrame, "stage-2 worker (pid \(process.pid)): answered '\(request.op)' with '\(answer.op)'")
+                } catch {
+                    if error.code == .workerError { throw error }
+                    s.process = nil
+                    let how = error.code == .workerEnded ? process.finish(within: 1) : process.kill()
+                    if wasRunning && !sent && !retried && (error.code == .workerEnded || error.code == .io) {
+                        onEvent(.failed(message: "stage-2 worker (pid \(process.pid)) \(how) while idle (\(error.message))"))
+                        retried = true
+                        continue
                     }
-                    s.lastUsed = monotonicNow()
-                    return answer
+                    let failure = Stage2Error(error.code, "\(error.message); the worker \(how)")
+                    onEvent(.failed(message: failure.message))
+                    throw failure
                 }
-            } catch {
-                if error.code == .workerError { throw error }
-                s.process = nil
-                let how = error.code == .workerEnded ? process.finish(within: 1) : process.kill()
-                let failure = Stage2Error(error.code, "\(error.message); the worker \(how)")
-                onEvent(.failed(message: failure.message))
-                throw failure
             }
         }
     }
