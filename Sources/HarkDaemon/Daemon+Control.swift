@@ -143,28 +143,57 @@ struct DaemonControl: ControlHandler {
                 daemon.sink.emit(.transcript(stage: 1, text: text))
                 daemon.sink.emit(.rejected(stage: 1, reason: "out_of_grammar", audio: nil))
             }
+            if let stage2 = daemon.stage2 { return try await sayStage2(text, stage2: stage2, dryRun: dryRun, catalog: devices.catalog) }
             answer["understood"] = .bool(false)
             answer["reason"] = .string("out_of_grammar")
             return .object(answer)
         }
         answer["understood"] = .bool(true)
         if dryRun {
-            let validator = Validator(catalog: devices.catalog)
-            answer["actions"] = .array(actions.map { action in
-                var item: [String: JSONValue] = ["device": .string(action.device), "command": .string(action.command), "args": .object(action.args)]
-                switch validator.check(action, source: .voice(stage: 1)) {
-                case .valid: item["status"] = .string("valid")
-                case let .refused(_, reason): item["status"] = .string("refused"); item["detail"] = .string(reason)
-                case let .invalid(error): item["status"] = .string("invalid"); item["detail"] = .string(error.message)
-                }
-                return .object(item)
-            })
+            answer["actions"] = Self.validated(actions, catalog: devices.catalog, stage: 1)
             return .object(answer)
         }
         daemon.sink.emit(.transcript(stage: 1, text: text))
         guard let results = await daemon.state.submit(actions.map { ActionDispatcher.Request(action: $0) }, source: .voice(stage: 1), since: nil) else {
             throw ControlError(.unavailable, "say: harkd has no device catalog (--catalog)")
         }
+        answer["ok"] = .bool(results.allSatisfy { $0.status == .ok })
+        answer["actions"] = .array(results.map(Self.resultJSON))
+        return .object(answer)
+    }
+
+    /// Dry-run answers: each action with `valid`, `refused` or `invalid` and why.
+    static func validated(_ actions: [Action], catalog: Catalog, stage: Int) -> JSONValue {
+        let validator = Validator(catalog: catalog)
+        return .array(actions.map { action in
+            var item: [String: JSONValue] = ["device": .string(action.device), "command": .string(action.command), "args": .object(action.args)]
+            switch validator.check(action, source: .voice(stage: stage)) {
+            case .valid: item["status"] = .string("valid")
+            case let .refused(_, reason): item["status"] = .string("refused"); item["detail"] = .string(reason)
+            case let .invalid(error): item["status"] = .string("invalid"); item["detail"] = .string(error.message)
+            }
+            return .object(item)
+        })
+    }
+
+    /// `say` beyond the grammar: stage 2's answer, dispatched as stage-2 voice actions (or, with
+    /// `dry_run`, only validated). An empty answer is `understood: false`, reason `no_actions`.
+    private func sayStage2(_ text: String, stage2: Stage2Service, dryRun: Bool, catalog: Catalog) async throws(ControlError) -> JSONValue {
+        let outcome: Stage2Service.Outcome
+        do { outcome = try await stage2.understand(text: text, dryRun: dryRun) }
+        catch { throw ControlError(.unavailable, "say: \(error.message)") }
+        var answer: [String: JSONValue] = ["text": .string(text), "stage": .number(2), "dry_run": .bool(dryRun),
+                                           "understood": .bool(!outcome.actions.isEmpty), "via": .string(outcome.via)]
+        if outcome.actions.isEmpty {
+            answer["reason"] = .string("no_actions")
+            if !dryRun { daemon.sink.emit(.rejected(stage: 2, reason: "no_actions", audio: nil)) }
+            return .object(answer)
+        }
+        if dryRun {
+            answer["actions"] = Self.validated(outcome.actions, catalog: catalog, stage: 2)
+            return .object(answer)
+        }
+        guard let results = outcome.results else { throw ControlError(.unavailable, "say: harkd has no device catalog (--catalog)") }
         answer["ok"] = .bool(results.allSatisfy { $0.status == .ok })
         answer["actions"] = .array(results.map(Self.resultJSON))
         return .object(answer)

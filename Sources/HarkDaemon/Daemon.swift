@@ -30,6 +30,10 @@ public final class Daemon: Sendable {
     /// The always-on stage's power account (nil without audio) and stage 2's request energy.
     let power: PowerMeter?
     let energy: StageTwoEnergy?
+    /// Stage 2; nil when it is off.
+    let stage2: Stage2Service?
+    /// Where stage 1 leaves rejected utterances for stage 2 (kept across reloads).
+    let handoff: UtteranceHandoff
     let statusLine: StatusLine
     private let server = Mutex<ControlServer?>(nil)
     private let reloadSettings: @Sendable () throws -> DaemonSettings
@@ -55,6 +59,19 @@ public final class Daemon: Sendable {
         let state = LiveState(Live(settings: settings, devices: devices, grammar: devices.map { CommandGrammar(catalog: $0.catalog) }))
         self.state = state
         statusLine = StatusLine(notifier: notifier)
+        let handoff = UtteranceHandoff()
+        self.handoff = handoff
+        if let settings2 = settings.stage2 {
+            try Stage2Service.check(settings2)
+            stage2 = Stage2Service(settings: settings2, handoff: handoff, sink: sink, logger: logger,
+                                   current: { let live = state.current; return (live.devices?.catalog, live.grammar) },
+                                   submit: { @Sendable requests, source, since in await state.submit(requests, source: source, since: since) })
+            logger.info("stage 2", metadata: ["model": "\(settings2.model)", "whisper": "\(settings2.whisper ?? "none")",
+                                              "start": "\(settings2.start.rawValue)", "idle_unload_s": "\(settings2.idleUnload)"])
+        } else {
+            stage2 = nil
+            if let missing = settings.stage2Missing { logger.notice("stage 2 is off: \(missing)") }
+        }
         if let input = settings.input {
             let pipeline = try WakePipeline(configuration: settings.wake, logger: logger)
             let power = try Self.makePowerMeter(settings, logger: logger)
@@ -64,7 +81,7 @@ public final class Daemon: Sendable {
             let commands = try settings.commands.map { configuration in
                 guard let devices else { throw DaemonError("commands need a device catalog (--catalog), or --no-commands") }
                 return try CommandStage.build(catalog: devices.catalog, configuration: configuration, secondPass: settings.secondPass,
-                                              energy: energy, logger: logger)
+                                              energy: energy, handoff: handoff, logger: logger)
             }
             if let missing = settings.secondPassMissing, commands != nil {
                 logger.notice("no Whisper model at \(missing) (make models): commands by the first pass alone")
@@ -92,6 +109,15 @@ public final class Daemon: Sendable {
         }
         let statusLine = self.statusLine
         sink.observe { event in Self.reportStatus(event, to: statusLine) }
+        if let stage2 {
+            sink.observe { event in
+                switch event {
+                case let .rejected(1, "out_of_grammar", id?): stage2.handle(rejected: id, endedAt: .now)
+                case .wake, .listen: stage2.heardWake()
+                default: break
+                }
+            }
+        }
         if let power, let store = devices?.store {
             sink.observe { event in Self.storePower(event, meter: power, store: store, logger: logger) }
         }
@@ -145,6 +171,8 @@ public final class Daemon: Sendable {
             parts.insert(.database)
             services.append(.init(service: DevicesService(daemon: self)))
         }
+        // After the devices: at shutdown its queued requests are dispatched before the transports stop.
+        if let stage2 { services.append(.init(service: stage2)) }
         if let script = live.settings.actions {
             let state = self.state
             services.append(.init(service: ActionScriptService(path: script, submit: { requests, source, since in
@@ -247,7 +275,7 @@ public final class Daemon: Sendable {
         if audio?.status.hasCommands == true, let configuration = current.settings.commands {
             do {
                 stage = try CommandStage.build(catalog: runtime.catalog, configuration: configuration,
-                                               secondPass: current.settings.secondPass, energy: energy, logger: logger)
+                                               secondPass: current.settings.secondPass, energy: energy, handoff: handoff, logger: logger)
             } catch { throw refuse(error) }
         }
         var policy: AccessPolicy?
@@ -311,6 +339,7 @@ public final class Daemon: Sendable {
         if old.logLevel != new.logLevel { names.append("log_level") }
         if old.control?.server != new.control?.server { names.append("control") }
         if old.power != new.power { names.append("power") }
+        if old.stage2 != new.stage2 { names.append("stage2") }
         return names
     }
 }

@@ -24,6 +24,18 @@ import Yams
 ///       budget_mw: 50                  # the governor holds the always-on stage under this; absent: report only
 ///       host: generic-x86              # the machine harkd runs on, when it is not the board (benchmarks)
 ///       boards: /usr/local/share/hark/boards   # where the profiles are (default devices/boards)
+///     stage2:                          # free-form requests (README: Stage 2); false switches it off
+///       model: /var/lib/hark/models/hark-moe-q4_0.gguf   # GGUF (default MODELS/hark-moe-q4_0.gguf; absent: off, with a notice)
+///       whisper: /var/lib/hark/models/whisper-tiny.en    # default MODELS/whisper-tiny.en; absent: `say` only
+///       worker: /usr/local/bin/hark-stage2               # default: beside harkd
+///       start: on_handoff              # on_handoff, on_wake (load while the user speaks) or always
+///       idle_unload: 60                # seconds without a request before the worker is stopped
+///       threads: 2
+///       context: 1024                  # the worker's context (tokens)
+///       max_tokens: 160                # the longest answer line
+///       max_actions: 8                 # the most actions in one answer
+///       request_timeout: 30            # seconds; the worker is killed past it
+///       cache_dir: /var/lib/hark/stage2   # computed catalog prefixes (default $STATE_DIRECTORY/stage2; else none)
 ///     log_level: info
 public struct DaemonConfig: Sendable, Equatable {
     public var input: String?
@@ -38,7 +50,25 @@ public struct DaemonConfig: Sendable, Equatable {
     public var feedback = FeedbackOptions()
     public var control = Control()
     public var power = Power()
+    public var stage2 = Stage2()
     public var logLevel: String?
+
+    /// The `stage2:` section.
+    public struct Stage2: Sendable, Equatable {
+        public var enabled: Bool?
+        public var model: String?
+        public var whisper: String?
+        public var worker: String?
+        public var start: Stage2Settings.Start?
+        public var idleUnload: Double?
+        public var threads: Int?
+        public var context: Int?
+        public var maxTokens: Int?
+        public var maxActions: Int?
+        public var requestTimeout: Double?
+        public var cacheDirectory: String?
+        public init() {}
+    }
 
     /// The `power:` section.
     public struct Power: Sendable, Equatable {
@@ -122,7 +152,7 @@ struct ConfigReader: YAMLNodeReader {
         var config = DaemonConfig()
         guard let root = try compose(yaml) else { return config }
         let top = try fields(root, "the configuration", allowed: [
-            "input", "events", "models", "wake_words", "refractory", "gate", "catalog", "database", "mqtt", "feedback", "control", "power", "log_level",
+            "input", "events", "models", "wake_words", "refractory", "gate", "catalog", "database", "mqtt", "feedback", "control", "power", "stage2", "log_level",
         ])
         func text(_ key: String) throws(DeviceError) -> String? {
             guard let node = top[key] else { return nil }
@@ -185,7 +215,56 @@ struct ConfigReader: YAMLNodeReader {
         }
         if let node = top["control"] { config.control = try readControl(node) }
         if let node = top["power"] { config.power = try readPower(node) }
+        if let node = top["stage2"] { config.stage2 = try readStage2(node) }
         return config
+    }
+
+    func readStage2(_ node: Node) throws(DeviceError) -> DaemonConfig.Stage2 {
+        var stage2 = DaemonConfig.Stage2()
+        if case .scalar = node {
+            stage2.enabled = try bool(node, "stage2")
+            return stage2
+        }
+        let members = try fields(node, "stage2", allowed: ["model", "whisper", "worker", "start", "idle_unload", "threads", "context",
+                                                           "max_tokens", "max_actions", "request_timeout", "cache_dir"])
+        func path(_ key: String) throws(DeviceError) -> String? {
+            guard let node = members[key] else { return nil }
+            let value = try scalar(node, "stage2." + key)
+            guard !value.isEmpty, !Self.hasControl(value) else { throw error(node, "stage2." + key, "must be a path without control characters") }
+            return value
+        }
+        func integer(_ key: String, _ range: ClosedRange<Int>) throws(DeviceError) -> Int? {
+            guard let node = members[key] else { return nil }
+            let value = try number(node, "stage2." + key)
+            guard value == value.rounded(), Double(range.lowerBound) <= value, value <= Double(range.upperBound) else {
+                throw error(node, "stage2." + key, "must be a whole number \(range.lowerBound)–\(range.upperBound)")
+            }
+            return Int(value)
+        }
+        func seconds(_ key: String, _ range: ClosedRange<Double>) throws(DeviceError) -> Double? {
+            guard let node = members[key] else { return nil }
+            let value = try number(node, "stage2." + key)
+            guard range.contains(value) else { throw error(node, "stage2." + key, "must be \(Int(range.lowerBound))–\(Int(range.upperBound)) seconds") }
+            return value
+        }
+        stage2.model = try path("model")
+        stage2.whisper = try path("whisper")
+        stage2.worker = try path("worker")
+        stage2.cacheDirectory = try path("cache_dir")
+        if let node = members["start"] {
+            let value = try scalar(node, "stage2.start")
+            guard let start = Stage2Settings.Start(rawValue: value) else {
+                throw error(node, "stage2.start", "'\(Self.escaped(value))' is not a start policy (on_handoff, on_wake, always)")
+            }
+            stage2.start = start
+        }
+        stage2.idleUnload = try seconds("idle_unload", 1...86_400)
+        stage2.threads = try integer("threads", 1...64)
+        stage2.context = try integer("context", 256...32_768)
+        stage2.maxTokens = try integer("max_tokens", 16...4096)
+        stage2.maxActions = try integer("max_actions", 1...64)
+        stage2.requestTimeout = try seconds("request_timeout", 1...600)
+        return stage2
     }
 
     func readPower(_ node: Node) throws(DeviceError) -> DaemonConfig.Power {

@@ -28,6 +28,10 @@ public struct DaemonSettings: Sendable {
     public var control: ControlSettings?
     /// The board, the budget and where the profiles are.
     public var power = PowerSettings()
+    /// Stage 2 (the worker with Whisper and the language model); nil: off.
+    public var stage2: Stage2Settings?
+    /// Why stage 2 is off when it was not switched off (no model yet), for a notice at start.
+    public var stage2Missing: String?
 
     public init() {}
 }

@@ -32,6 +32,8 @@ public enum Event: Sendable, Equatable {
     case governor(GovernorChange)
     /// A stage-2 request's energy on the board: `{"type":"energy","stage":2,"work":"second_pass","cpu_s":0.91,"mj":1121.4}`.
     case energy(stage: Int, work: String, cpuSeconds: Double, millijoules: Double)
+    /// The stage-2 worker or a stage-2 request (Stage2Service.swift): `{"type":"stage2","state":"ready","ms":640,…}`.
+    case stage2(Stage2Report)
 
     /// The event's `type`.
     public var type: String {
@@ -49,6 +51,7 @@ public enum Event: Sendable, Equatable {
         case .power: "power"
         case .governor: "governor"
         case .energy: "energy"
+        case .stage2: "stage2"
         }
     }
 
@@ -102,6 +105,8 @@ public enum Event: Sendable, Equatable {
             return change.jsonLine
         case let .energy(stage, work, cpuSeconds, millijoules):
             return #"{"type":"energy","stage":\#(stage),"work":\#(Self.quote(work)),"cpu_s":\#(Self.number(cpuSeconds, digits: 4)),"mj":\#(Self.number(millijoules, digits: 1))}"#
+        case let .stage2(report):
+            return report.jsonLine
         }
     }
 

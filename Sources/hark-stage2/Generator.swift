@@ -14,7 +14,7 @@ final class Generator {
     private var cached: [Int32] = []
     private var logits: [Float]
     /// Every token's bytes (control tokens have none and are never allowed by a grammar), and the
-    /// first byte of each (-1: none), for the constraint's quick test.
+    /// tokens by their first byte, for the constraint's search.
     private let pieces: Pieces
 
     /// Where computed prefixes are saved (nil: kept in memory only), and what names the model in
@@ -34,14 +34,15 @@ final class Generator {
     struct Pieces {
         var bytes: [UInt8] = []
         var offsets: [Int32] = [0]
-        var first: [Int16] = []
+        /// The tokens whose bytes begin with each byte value (control tokens have no bytes: in none).
+        var byFirstByte = [[Int32]](repeating: [], count: 256)
 
         init(_ tokenizer: Tokenizer) {
             for id in 0..<tokenizer.count {
                 let piece = tokenizer.piece(Int32(id))
                 bytes += piece
                 offsets.append(Int32(bytes.count))
-                first.append(piece.first.map { Int16($0) } ?? -1)
+                if let first = piece.first { byFirstByte[Int(first)].append(Int32(id)) }
             }
         }
     }
@@ -76,8 +77,11 @@ final class Generator {
         while generated < maxTokens {
             let token: Int32
             if let grammar, let current = cursor {
+                // The model's own choice first (what unconstrained greedy decoding costs), then the
+                // constraint: its check, and the search when the choice is not allowed.
+                let top = logits.withUnsafeBufferPointer(Self.argmax)
                 let c0 = monotonicNow()
-                guard let allowed = constrainedArgmax(grammar, current) else { break }
+                guard let allowed = constrainedArgmax(grammar, current, top: top) else { break }
                 let piece = pieceBytes(allowed)
                 cursor = grammar.advance(current, piece)
                 constraintSeconds += monotonicNow() - c0
@@ -166,30 +170,48 @@ final class Generator {
     }
 
     /// The most likely token the grammar allows (the lowest id among equals); nil when none is.
-    /// The model's own choice is tried first; otherwise one pass over the vocabulary tests only the
-    /// tokens likelier than the best allowed so far whose first byte the grammar could take next.
-    private func constrainedArgmax(_ grammar: ActionGrammar, _ cursor: ActionGrammar.Cursor) -> Int32? {
-        let pieces = self.pieces
-        func allowed(_ id: Int) -> Bool {
-            let start = Int(pieces.offsets[id]), end = Int(pieces.offsets[id + 1])
-            guard end > start else { return false }
-            return pieces.bytes.withUnsafeBufferPointer { grammar.allows(cursor, UnsafeBufferPointer(rebasing: $0[start..<end])) }
-        }
+    /// `top` (the model's choice) is tried first; otherwise only the tokens whose first byte the
+    /// grammar could take next are looked at, and of those only the ones likelier than the best
+    /// allowed so far are checked.
+    private func constrainedArgmax(_ grammar: ActionGrammar, _ cursor: ActionGrammar.Cursor, top: Int) -> Int32? {
+        if allowed(grammar, cursor, top) { return Int32(top) }
+        let next = grammar.nextBytes(cursor)
         return logits.withUnsafeBufferPointer { logits -> Int32? in
-            var top = 0
-            for i in 1..<logits.count where logits[i] > logits[top] { top = i }
-            if allowed(top) { return Int32(top) }
-            let firstBytes = grammar.nextBytes(cursor)
-            var best = -1
+            var best: Int32 = -1
             var bestLogit = -Float.infinity
-            for i in 0..<logits.count where logits[i] > bestLogit {
-                let first = pieces.first[i]
-                guard first >= 0, firstBytes[Int(first)], allowed(i) else { continue }
-                best = i
-                bestLogit = logits[i]
+            for byte in 0..<256 where next[byte] {
+                for id in pieces.byFirstByte[byte] {
+                    let logit = logits[Int(id)]
+                    guard logit > bestLogit || (logit == bestLogit && id < best), allowed(grammar, cursor, Int(id)) else { continue }
+                    best = id
+                    bestLogit = logit
+                }
             }
-            return best < 0 ? nil : Int32(best)
+            return best < 0 ? nil : best
         }
+    }
+
+    private func allowed(_ grammar: ActionGrammar, _ cursor: ActionGrammar.Cursor, _ id: Int) -> Bool {
+        let start = Int(pieces.offsets[id]), end = Int(pieces.offsets[id + 1])
+        guard end > start else { return false }
+        return pieces.bytes.withUnsafeBufferPointer { grammar.allows(cursor, UnsafeBufferPointer(rebasing: $0[start..<end])) }
+    }
+
+    /// The index of the largest value (the first of equals): the maximum 16 lanes at a time, then
+    /// the first place it occurs.
+    static func argmax(_ values: UnsafeBufferPointer<Float>) -> Int {
+        var i = 0
+        var lanes = SIMD16<Float>(repeating: -.infinity)
+        while i + 16 <= values.count {
+            lanes = pointwiseMax(lanes, UnsafeRawPointer(values.baseAddress! + i).loadUnaligned(as: SIMD16<Float>.self))
+            i += 16
+        }
+        var maximum = lanes.max()
+        while i < values.count {
+            maximum = max(maximum, values[i])
+            i += 1
+        }
+        return values.firstIndex(of: maximum) ?? 0
     }
 }
 

@@ -67,6 +67,15 @@ struct Harkd: AsyncParsableCommand {
     @Option(help: "The Whisper model of the second pass (CTranslate2 directory). Default MODELS/whisper-tiny.en, skipped with a notice if absent.")
     var secondPassModel: String?
 
+    @Option(name: .customLong("stage2-model"), help: "Stage 2's language model (GGUF). Default stage2.model of the config, else MODELS/hark-moe-q4_0.gguf, stage 2 off with a notice if absent.")
+    var stage2Model: String?
+
+    @Flag(name: .customLong("no-stage2"), help: "No stage 2: what stage 1 rejects stays rejected.")
+    var noStage2 = false
+
+    @Option(name: .customLong("stage2-start"), help: "When stage 2's worker starts: on_handoff, on_wake or always. Default stage2.start of the config, else on_handoff.")
+    var stage2Start: String?
+
     @Option(help: "Seconds of silence that end a command. Default 0.4.")
     var hangover: Double?
 
@@ -162,6 +171,7 @@ struct Harkd: AsyncParsableCommand {
             }
         }
         settings.feedback = dryRun ? .disabled : file.feedback.applied()
+        try resolveStage2(file.stage2, models: modelsDirectory, into: &settings)
 
         settings.power.board = board ?? file.power.board
         if let board, !BoardProfiles.isName(board) {
@@ -189,6 +199,48 @@ struct Harkd: AsyncParsableCommand {
             if parts.count == 2 { settings.devices.mqtt.port = Int(parts[1]) }
         }
         return settings
+    }
+
+    /// Stage 2: off with --no-stage2 or `stage2: false`; a named model must exist, the default one
+    /// missing switches it off with a notice (make model builds it).
+    func resolveStage2(_ file: DaemonConfig.Stage2, models: String, into settings: inout DaemonSettings) throws {
+        guard !noStage2, file.enabled != false else { return }
+        let named = stage2Model ?? file.model
+        let model = named ?? "\(models)/hark-moe-q4_0.gguf"
+        if named == nil, access(model, R_OK) != 0 {
+            settings.stage2Missing = "no model at \(model) (make model builds it; or --stage2-model FILE)"
+            return
+        }
+        let whisperDefault = "\(models)/whisper-tiny.en"
+        let whisper = file.whisper ?? (access(whisperDefault + "/model.bin", R_OK) == 0 ? whisperDefault : nil)
+        var stage2 = Stage2Settings(worker: file.worker ?? Self.besideMe("hark-stage2"), model: model, whisper: whisper)
+        if let start = stage2Start {
+            guard let policy = Stage2Settings.Start(rawValue: start) else {
+                throw DaemonError("--stage2-start '\(start)': expected on_handoff, on_wake or always")
+            }
+            stage2.start = policy
+        } else if let start = file.start {
+            stage2.start = start
+        }
+        if let value = file.idleUnload { stage2.idleUnload = value }
+        if let value = file.threads { stage2.threads = value }
+        if let value = file.context { stage2.context = value }
+        if let value = file.maxTokens { stage2.maxTokens = value }
+        if let value = file.maxActions { stage2.maxActions = value }
+        if let value = file.requestTimeout { stage2.requestTimeout = value }
+        stage2.cacheDirectory = file.cacheDirectory
+            ?? getenv("STATE_DIRECTORY").flatMap { String(cString: $0).split(separator: ":").first.map { "\($0)/stage2" } }
+        settings.stage2 = stage2
+    }
+
+    /// A program installed beside harkd (the directory of /proc/self/exe).
+    static func besideMe(_ name: String) -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { return name }
+        let path = String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard let slash = path.lastIndex(of: "/") else { return name }
+        return String(path[..<slash]) + "/" + name
     }
 
     /// The control socket: --socket, else the config's control.socket, else the service's runtime directory.

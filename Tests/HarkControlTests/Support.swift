@@ -111,6 +111,10 @@ final class RunningHarkd: @unchecked Sendable {
                          "--models", repositoryRoot + "/models"]
         if dryRun { arguments.append("--dry-run") }
         if let config { arguments += ["--config", config] }
+        // Stage 2 only where a test asks for it (a stage2: section in its configuration, or an
+        // option): a model someone built into models/ must not change what the other tests see.
+        let configured = config.flatMap { readTextFile($0) }?.contains("stage2:") ?? false
+        if !configured && !extra.contains(where: { $0.hasPrefix("--stage2") }) { arguments.append("--no-stage2") }
         process.executableURL = URL(fileURLWithPath: Bin.harkd)
         process.arguments = arguments + extra
         process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)

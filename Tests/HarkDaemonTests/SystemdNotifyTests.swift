@@ -115,8 +115,12 @@ import Testing
                 usleep(80_000)
             }
         }
-        // Models loaded and the socket up, but no frames yet: not ready.
-        sleep(2)
+        // Models loaded and the socket up, but no frames yet: not ready. (Waiting for the socket, not
+        // a fixed time: on a loaded machine the models can take longer than 2 s, and audio written
+        // before harkd reads arrives all at once, with one watchdog ping for the lot.)
+        let deadline = Date().addingTimeInterval(60)
+        while access(directory + "/control.sock", F_OK) != 0 && Date() < deadline { usleep(20_000) }
+        usleep(500_000)
         #expect(notify.first("READY=1") == nil, "\(notify.all.map(\.text))")
         try play(seconds: 1.5)
         #expect(notify.first("READY=1") != nil, "\(notify.all.map(\.text))")

@@ -69,7 +69,7 @@ import Testing
         let make = ["install-files", "DESTDIR=" + destination, "PREFIX=/usr", "BIN=" + productsDirectory]
         let install = try Self.run("/usr/bin/make", ["--no-print-directory"] + make)
         #expect(install.status == 0, "\(install.text)")
-        for path in ["/usr/bin/harkd", "/usr/bin/harkctl", "/usr/bin/hark-whisper", "/usr/share/hark/models/whisper-tiny.en/model.bin", "/usr/lib/systemd/system/harkd.service", "/usr/lib/systemd/system/harkd-retry.timer",
+        for path in ["/usr/bin/harkd", "/usr/bin/harkctl", "/usr/bin/hark-whisper", "/usr/bin/hark-stage2", "/usr/share/hark/models/whisper-tiny.en/model.bin", "/usr/lib/systemd/system/harkd.service", "/usr/lib/systemd/system/harkd-retry.timer",
                      "/usr/lib/sysusers.d/hark.conf", "/etc/hark/harkd.yaml", "/etc/hark/devices/demo-home.yaml",
                      "/usr/share/hark/models/hey_jarvis_v0.1.onnx", "/usr/share/hark/models/melspectrogram.onnx",
                      "/usr/share/hark/models/embedding_model.onnx", "/usr/share/doc/hark/README.md",
