@@ -134,8 +134,10 @@ def clips(voices, limit):
     manifest = json.load(open(os.path.join(COMMANDS, "manifest.json")))
     chosen = [f for f in manifest["files"] if f["kind"] == "oog" and f["snr_db"] is None and f["voice"] in voices]
     if limit and limit < len(chosen):
-        step = len(chosen) / limit
-        chosen = [chosen[int(i * step)] for i in range(limit)]
+        # Spread over the texts, the voices taking turns.
+        by_voice = {v: [f for f in chosen if f["voice"] == v] for v in voices}
+        texts = len(by_voice[voices[0]])
+        chosen = [by_voice[voices[i % len(voices)]][int(i * texts / limit)] for i in range(limit)]
     return chosen
 
 
