@@ -64,9 +64,12 @@ run: deps models build demo-audio demo
 # Suites that measure time (timeouts, timers, a broker restart, kill -9) run after the others. Swift
 # Testing runs synchronous tests on the cooperative thread pool, and on a 2-core machine the CPU-bound
 # wake-word suites hold both of its threads for tens of seconds, which would starve their waits.
-# The spoken-command accuracy suite, the Whisper suites and harkd's stage-2 suites (the worker's
-# models on both cores) keep the machine busy for minutes: they run last, on their own.
-HEAVY_SUITES := CommandAccuracyTests|WhisperParityTests|WhisperTranscriberTests|SmolLM2ParityTests|Stage2SayTests|Stage2SpokenTests
+# The spoken-command accuracy suite and the Whisper suites keep both cores busy for minutes: they run
+# last, on their own.
+HEAVY_SUITES := CommandAccuracyTests|WhisperParityTests|WhisperTranscriberTests|SmolLM2ParityTests
+# harkd's stage-2 suites wait on harkd and its worker from async tests: beside the heavy suites'
+# synchronous ones they wait minutes for a thread of the cooperative pool, so they run last, alone.
+STAGE2_SUITES := Stage2SayTests|Stage2SpokenTests
 TIMED_SUITES := FeedbackTests|ExecTransportTests|HomeAssistantTransportTests|SpeakerTransportTests|PlaybackTests|MQTTBrokerTests|HarkdMQTTTests|JournalCrashTests|ControlServerTests|SystemdNotifyTests|PowerStatusTests
 # The control socket's 30 s flood measures harkd's answer latency (bound 100 ms): it runs alone, since
 # beside JournalCrashTests' kill -9 loop (SQLite fsyncs) its slowest answer took 357 and 451 ms in two
@@ -75,10 +78,11 @@ LOAD_SUITES := ControlFloodTests
 
 test: deps models venv test-data command-audio bench-audio
 	$(SWIFT) build $(SWIFT_FLAGS) --build-tests
-	$(SWIFT) test $(SWIFT_FLAGS) --skip-build --skip '$(TIMED_SUITES)|$(LOAD_SUITES)|$(HEAVY_SUITES)'
+	$(SWIFT) test $(SWIFT_FLAGS) --skip-build --skip '$(TIMED_SUITES)|$(LOAD_SUITES)|$(HEAVY_SUITES)|$(STAGE2_SUITES)'
 	$(SWIFT) test $(SWIFT_FLAGS) --skip-build --filter '$(TIMED_SUITES)'
 	$(SWIFT) test $(SWIFT_FLAGS) --skip-build --filter '$(LOAD_SUITES)'
 	$(SWIFT) test $(SWIFT_FLAGS) --skip-build --filter '$(HEAVY_SUITES)'
+	$(SWIFT) test $(SWIFT_FLAGS) --skip-build --filter '$(STAGE2_SUITES)'
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
