@@ -294,13 +294,18 @@ public final class Stage2Service: Service, Sendable {
             sink.emit(.rejected(stage: 2, reason: "no_actions", audio: id))
             return
         }
-        // Dispatched off the queue, so the next request need not wait for the devices.
+        // Dispatched before the queue moves on: draining the queue at shutdown then means every
+        // answer's actions went out before the transports stop (a detached dispatch could still be
+        // waiting to enter the dispatch gate when they stopped).
         let submit = self.submit, sink = self.sink
+        let done = DispatchSemaphore(value: 0)
         Task {
             if await submit(outcome.actions.map { ActionDispatcher.Request(action: $0) }, .voice(stage: 2), endedAt) == nil {
                 sink.emit(.error(kind: "stage2", message: "no device catalog: the actions were not dispatched", t: nil))
             }
+            done.signal()
         }
+        done.wait()
     }
 
     /// Starts the worker if it is not running; the milliseconds it took (0: it was running).
