@@ -69,14 +69,15 @@ run: deps models build demo-audio demo
 HEAVY_SUITES := CommandAccuracyTests|WhisperParityTests|WhisperTranscriberTests|SmolLM2ParityTests
 # harkd's stage-2 suites wait on harkd and its worker from async tests: beside the heavy suites'
 # synchronous ones they wait minutes for a thread of the cooperative pool, so they run last, alone.
-STAGE2_SUITES := Stage2SayTests|Stage2SpokenTests
+STAGE2_SUITES := Stage2SayTests|Stage2SpokenTests|Stage2RemoteTests
 TIMED_SUITES := FeedbackTests|ExecTransportTests|HomeAssistantTransportTests|SpeakerTransportTests|PlaybackTests|MQTTBrokerTests|HarkdMQTTTests|JournalCrashTests|ControlServerTests|SystemdNotifyTests|PowerStatusTests
 # The control socket's 30 s flood measures harkd's answer latency (bound 100 ms): it runs alone, since
 # beside JournalCrashTests' kill -9 loop (SQLite fsyncs) its slowest answer took 357 and 451 ms in two
 # runs, and 51 ms alone.
 LOAD_SUITES := ControlFloodTests
 
-test: deps models venv test-data command-audio bench-audio
+# venv-llm: Stage2RemoteTests runs llama-cpp-python's OpenAI-compatible server.
+test: deps models venv venv-llm test-data command-audio bench-audio
 	$(SWIFT) build $(SWIFT_FLAGS) --build-tests
 	$(SWIFT) test $(SWIFT_FLAGS) --skip-build --skip '$(TIMED_SUITES)|$(LOAD_SUITES)|$(HEAVY_SUITES)|$(STAGE2_SUITES)'
 	$(SWIFT) test $(SWIFT_FLAGS) --skip-build --filter '$(TIMED_SUITES)'
@@ -152,8 +153,9 @@ venv:
 venv-whisper: venv
 	tools/setup-venv.sh --whisper
 
-# llama.cpp (llama-cpp-python, built from source for x86-64-v3) and gguf-py
-# (tools/requirements-llm.txt) on top of the venv: only for llm-fixtures and bench-llm.
+# llama.cpp (llama-cpp-python with its OpenAI-compatible server, built from source for x86-64-v3)
+# and gguf-py (tools/requirements-llm.txt) on top of the venv: for llm-fixtures, bench-llm, and
+# make test's Stage2RemoteTests (the server on loopback).
 venv-llm: venv
 	tools/setup-venv.sh --llm
 

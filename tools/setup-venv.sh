@@ -66,7 +66,7 @@ setup_whisper() { setup_layer faster-whisper "$REQ_WHISPER" "$WHISPER_STAMP" "ct
 setup_llm() {
     CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON}" \
     PIP_NO_BINARY=llama-cpp-python PIP_NO_CACHE_DIR=1 \
-        setup_layer llama.cpp "$REQ_LLM" "$LLM_STAMP" "llama_cpp, gguf"
+        setup_layer llama.cpp "$REQ_LLM" "$LLM_STAMP" "llama_cpp, llama_cpp.server.app, gguf"
 }
 
 if ! command -v "$PYTHON" >/dev/null 2>&1; then

@@ -36,6 +36,13 @@ import Yams
 ///       max_actions: 8                 # the most actions in one answer
 ///       request_timeout: 30            # seconds; the worker is killed past it
 ///       cache_dir: /var/lib/hark/stage2   # computed catalog prefixes (default $STATE_DIRECTORY/stage2; else none)
+///       backend: local                 # local (the worker) or openai (the server below, the worker when it fails)
+///       openai:                        # an OpenAI-compatible chat-completions server (vLLM, SGLang, llama.cpp, Ollama)
+///         url: http://192.168.1.20:8000/v1   # the base URL; requests go to URL/chat/completions
+///         model: qwen2.5-7b-instruct
+///         api_key_env: HARK_OPENAI_KEY # the environment variable with the API key (default: none sent)
+///         timeout: 10                  # seconds, then the local worker answers
+///         response_format: json_schema # or json_object (llama-cpp-python's server)
 ///     log_level: info
 public struct DaemonConfig: Sendable, Equatable {
     public var input: String?
@@ -67,6 +74,8 @@ public struct DaemonConfig: Sendable, Equatable {
         public var maxActions: Int?
         public var requestTimeout: Double?
         public var cacheDirectory: String?
+        public var backend: String?
+        public var remote: Stage2Remote?
         public init() {}
     }
 
@@ -226,7 +235,7 @@ struct ConfigReader: YAMLNodeReader {
             return stage2
         }
         let members = try fields(node, "stage2", allowed: ["model", "whisper", "worker", "start", "idle_unload", "threads", "context",
-                                                           "max_tokens", "max_actions", "request_timeout", "cache_dir"])
+                                                           "max_tokens", "max_actions", "request_timeout", "cache_dir", "backend", "openai"])
         func path(_ key: String) throws(DeviceError) -> String? {
             guard let node = members[key] else { return nil }
             let value = try scalar(node, "stage2." + key)
@@ -264,7 +273,52 @@ struct ConfigReader: YAMLNodeReader {
         stage2.maxTokens = try integer("max_tokens", 16...4096)
         stage2.maxActions = try integer("max_actions", 1...64)
         stage2.requestTimeout = try seconds("request_timeout", 1...600)
+        if let node = members["backend"] {
+            let value = try scalar(node, "stage2.backend")
+            guard value == "local" || value == "openai" else {
+                throw error(node, "stage2.backend", "'\(Self.escaped(value))' is not a backend (local, openai)")
+            }
+            stage2.backend = value
+        }
+        if let node = members["openai"] { stage2.remote = try readRemote(node) }
+        if stage2.backend == "openai", stage2.remote == nil {
+            throw error(node, "stage2", "backend: openai needs an openai: section with url and model")
+        }
         return stage2
+    }
+
+    func readRemote(_ node: Node) throws(DeviceError) -> Stage2Remote {
+        let members = try fields(node, "stage2.openai", allowed: ["url", "model", "api_key_env", "timeout", "response_format"])
+        guard let urlNode = members["url"] else { throw error(node, "stage2.openai", "missing 'url' (the server's base URL, e.g. http://127.0.0.1:8080/v1)") }
+        var url = try scalar(urlNode, "stage2.openai.url")
+        guard url.hasPrefix("http://") || url.hasPrefix("https://"), url.count > 8, !Self.hasControl(url), !url.contains(" ") else {
+            throw error(urlNode, "stage2.openai.url", "must be an http:// or https:// URL, got '\(Self.escaped(url))'")
+        }
+        while url.hasSuffix("/") { url.removeLast() }
+        guard let modelNode = members["model"] else { throw error(node, "stage2.openai", "missing 'model' (the model name the server serves)") }
+        let model = try scalar(modelNode, "stage2.openai.model")
+        guard !model.isEmpty, !Self.hasControl(model) else { throw error(modelNode, "stage2.openai.model", "must be a model name without control characters") }
+        var remote = Stage2Remote(url: url, model: model)
+        if let envNode = members["api_key_env"] {
+            let name = try scalar(envNode, "stage2.openai.api_key_env")
+            guard let first = name.first, !first.isNumber, name.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber || $0 == "_") }) else {
+                throw error(envNode, "stage2.openai.api_key_env", "must be an environment variable name like HARK_OPENAI_KEY, got '\(Self.escaped(name))'")
+            }
+            remote.apiKeyEnvironment = name
+        }
+        if let timeoutNode = members["timeout"] {
+            let value = try number(timeoutNode, "stage2.openai.timeout")
+            guard (0.1...600).contains(value) else { throw error(timeoutNode, "stage2.openai.timeout", "must be 0.1–600 seconds") }
+            remote.timeout = value
+        }
+        if let formatNode = members["response_format"] {
+            let value = try scalar(formatNode, "stage2.openai.response_format")
+            guard let format = Stage2Remote.ResponseFormat(rawValue: value) else {
+                throw error(formatNode, "stage2.openai.response_format", "'\(Self.escaped(value))' is not a response format (json_schema, json_object)")
+            }
+            remote.responseFormat = format
+        }
+        return remote
     }
 
     func readPower(_ node: Node) throws(DeviceError) -> DaemonConfig.Power {

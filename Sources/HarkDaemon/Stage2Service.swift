@@ -9,8 +9,9 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// A `stage2` event: the worker's life (`loading`, `ready`, `unloaded`, `failed`) and each request's
-/// answer (`answered`, with the latency breakdown).
+/// A `stage2` event: the worker's life (`loading`, `ready`, `unloaded`, `failed`), each request's
+/// answer (`answered`, with the latency breakdown), and `fallback` when the OpenAI-compatible server
+/// failed and the local worker answers instead.
 public struct Stage2Report: Sendable, Equatable {
     public var state: String
     public var milliseconds: Double?
@@ -72,6 +73,9 @@ public struct Stage2Settings: Sendable, Equatable {
     public var startTimeout = 60.0
     /// Where the worker saves computed catalog prefixes (nil: in its memory only).
     public var cacheDirectory: String?
+    /// `backend: openai`: the model's part goes to this server first, the worker answering when it
+    /// fails (nil: `backend: local`, the worker only).
+    public var remote: Stage2Remote?
 
     public init(worker: String, model: String, whisper: String?) {
         self.worker = worker
@@ -102,7 +106,7 @@ public final class Stage2Service: Service, Sendable {
         /// The text understood (the transcript, or the `say` text).
         public var text: String
         public var actions: [Action]
-        /// `grammar` (the stage-1 text grammar matched it) or `model`.
+        /// `grammar` (the stage-1 text grammar matched it), `openai` (the remote server) or `model`.
         public var via: String
         /// The dispatch results (nil: not dispatched, `dry_run`).
         public var results: [ActionDispatcher.Result]?
@@ -162,6 +166,9 @@ public final class Stage2Service: Service, Sendable {
         guard access(settings.model, R_OK) == 0 else { throw DaemonError("stage2.model: cannot read \(settings.model)") }
         if let whisper = settings.whisper, access(whisper + "/model.bin", R_OK) != 0 {
             throw DaemonError("stage2.whisper: no model.bin in \(whisper)")
+        }
+        if let name = settings.remote?.apiKeyEnvironment, getenv(name) == nil {
+            throw DaemonError("stage2.openai.api_key_env: \(name) is not set in harkd's environment")
         }
         if let directory = settings.cacheDirectory {
             if access(directory, F_OK) != 0, mkdir(directory, 0o700) != 0 {
@@ -260,6 +267,7 @@ public final class Stage2Service: Service, Sendable {
         var primeMilliseconds = 0.0
         var transcribeMilliseconds = 0.0
         var generation: Stage2Generation?
+        var remote: Stage2Remote.Answer?
     }
 
     /// On the queue: one rejected utterance, end to end.
@@ -324,6 +332,17 @@ public final class Stage2Service: Service, Sendable {
             return Outcome(text: text, actions: actions, via: "grammar")
         }
         let prompt = Stage2Prompt(catalog: catalog, maxActions: settings.maxActions)
+        if let remote = settings.remote {
+            do throws(DaemonError) {
+                let answer = try remote.answer(text, prompt: prompt, maxTokens: settings.maxTokens)
+                timings.remote = answer
+                return Outcome(text: text, actions: answer.actions, via: "openai")
+            } catch {
+                // The server's trouble is reported, and the local worker answers instead.
+                sink.emit(.stage2(Stage2Report(state: "fallback", strings: [.init("message", error.message)])))
+                logger.warning("stage 2: the OpenAI-compatible server failed, the local worker answers: \(error.message)")
+            }
+        }
         do {
             timings.loadMilliseconds += try load()
             timings.primeMilliseconds = try prime(prompt)
@@ -350,6 +369,11 @@ public final class Stage2Service: Service, Sendable {
                         .init("prompt_tokens", Double(generation.promptTokens)), .init("reused_tokens", Double(generation.reusedTokens)),
                         .init("tokens", Double(generation.tokens))]
             if let constraint = generation.constraintMicroseconds { numbers.append(.init("constraint_us", constraint)) }
+        }
+        if let remote = timings.remote {
+            numbers.append(.init("remote_ms", remote.milliseconds))
+            if let tokens = remote.promptTokens { numbers.append(.init("prompt_tokens", Double(tokens))) }
+            if let tokens = remote.completionTokens { numbers.append(.init("tokens", Double(tokens))) }
         }
         var strings: [Stage2Report.Pair<String>] = [.init("via", outcome.via), .init("text", outcome.text)]
         if let audio { strings.append(.init("audio", audio)) }

@@ -1,22 +1,26 @@
 import CCurl
 
-/// One blocking HTTP POST through libcurl's easy interface, for the Home Assistant transport. Call
-/// it from a thread that may block (not from Swift's cooperative pool): it returns when the answer
-/// is in or after `timeout` seconds.
-enum HTTPExchange {
-    struct Response: Sendable {
-        let status: Int
-        /// The start of the body, at most `HomeAssistantTransport.bodyLimit` bytes.
-        let body: [UInt8]
+/// One blocking HTTP POST of JSON through libcurl's easy interface (the Home Assistant transport,
+/// stage 2's OpenAI-compatible backend). Call it from a thread that may block (not from Swift's
+/// cooperative pool): it returns when the answer is in or after `timeout` seconds.
+public enum HTTPExchange {
+    public struct Response: Sendable {
+        public let status: Int
+        /// The start of the body, at most `bodyLimit` bytes.
+        public let body: [UInt8]
     }
 
-    /// POSTs `json` to `url` with a bearer token. A status other than 2xx is a response, not an
-    /// error; failing to get any answer (no connection, timeout, TLS) is a `DeviceError`.
-    static func post(url: String, json: String, bearer token: String, timeout: Double, what: String) throws(DeviceError) -> Response {
+    /// POSTs `json` to `url`, with a bearer token when there is one. A status other than 2xx is a
+    /// response, not an error; failing to get any answer (no connection, timeout, TLS) is a
+    /// `DeviceError` naming `service` (what should be answering, as the user knows it), `what`, and
+    /// the settings that hold the URL and the timeout (`settings.url`, `settings.timeout`).
+    public static func post(url: String, json: String, bearer token: String?, timeout: Double, bodyLimit: Int,
+                            service: String, settings: (url: String, timeout: String), what: String) throws(DeviceError) -> Response {
         // Declared before the handle so they outlive it (defers run in reverse).
         var headers: UnsafeMutablePointer<curl_slist>?
         defer { curl_slist_free_all(headers) }
-        for header in ["Authorization: Bearer \(token)", "Content-Type: application/json", "Accept: application/json"] {
+        let authorization = token.map { ["Authorization: Bearer \($0)"] } ?? []
+        for header in authorization + ["Content-Type: application/json", "Accept: application/json"] {
             guard let list = curl_slist_append(headers, header) else {
                 throw DeviceError(.transport, "\(what): libcurl cannot build the request headers (out of memory?)")
             }
@@ -25,7 +29,7 @@ enum HTTPExchange {
         let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
         defer { errorBuffer.deallocate() }
-        let sink = BodySink()
+        let sink = BodySink(limit: bodyLimit)
         let sinkPointer = Unmanaged.passUnretained(sink).toOpaque()
 
         guard let handle = curl_easy_init() else {
@@ -59,7 +63,7 @@ enum HTTPExchange {
         try set(CURLOPT_WRITEFUNCTION, hark_curl_setopt_write(handle) { data, size, count, user in
             let bytes = size * count
             let sink = Unmanaged<BodySink>.fromOpaque(user!).takeUnretainedValue()
-            let room = HomeAssistantTransport.bodyLimit - sink.bytes.count
+            let room = sink.limit - sink.bytes.count
             if room > 0, let data {
                 data.withMemoryRebound(to: UInt8.self, capacity: bytes) { sink.bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: min(bytes, room))) }
             }
@@ -73,9 +77,9 @@ enum HTTPExchange {
             let seconds = JSONValue.formatNumber(timeout)
             switch code {
             case CURLE_OPERATION_TIMEDOUT:
-                throw DeviceError(.transport, "\(what): Home Assistant did not answer POST \(url) within \(seconds) s; is it running and reachable? (raise transport.timeout if it is slow)", cause: detail)
+                throw DeviceError(.transport, "\(what): \(service) did not answer POST \(url) within \(seconds) s; is it running and reachable? (raise \(settings.timeout) if it is slow)", cause: detail)
             case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST:
-                throw DeviceError(.transport, "\(what): cannot reach Home Assistant for POST \(url); check transport.url and that Home Assistant is running", cause: detail)
+                throw DeviceError(.transport, "\(what): cannot reach \(service) for POST \(url); check \(settings.url) and that \(service) is running", cause: detail)
             default:
                 throw DeviceError(.transport, "\(what): POST \(url) failed before an answer came", cause: detail)
             }
@@ -90,6 +94,8 @@ enum HTTPExchange {
 
     /// Collects the response body; used by one transfer on one thread.
     private final class BodySink {
+        let limit: Int
         var bytes: [UInt8] = []
+        init(limit: Int) { self.limit = limit }
     }
 }

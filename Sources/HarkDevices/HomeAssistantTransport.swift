@@ -68,7 +68,8 @@ public struct HomeAssistantTransport: Transport {
         let result: Result<HTTPExchange.Response, DeviceError> = await Self.onOwnThread {
             do throws(DeviceError) {
                 let token = try Self.token(spec.token, what: what)
-                return .success(try HTTPExchange.post(url: url, json: body, bearer: token, timeout: spec.timeout, what: what))
+                return .success(try HTTPExchange.post(url: url, json: body, bearer: token, timeout: spec.timeout, bodyLimit: Self.bodyLimit,
+                                                     service: "Home Assistant", settings: ("transport.url", "transport.timeout"), what: what))
             } catch {
                 return .failure(error)
             }

@@ -69,7 +69,7 @@ public enum JSONValue: Sendable, Equatable, Hashable, Codable {
     }
 
     /// Integers print without a decimal point; non-finite numbers (which JSON lacks) as null.
-    static func formatNumber(_ value: Double) -> String {
+    public static func formatNumber(_ value: Double) -> String {
         guard value.isFinite else { return "null" }
         if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
         return "\(value)"

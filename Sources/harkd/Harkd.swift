@@ -228,6 +228,8 @@ struct Harkd: AsyncParsableCommand {
         if let value = file.maxTokens { stage2.maxTokens = value }
         if let value = file.maxActions { stage2.maxActions = value }
         if let value = file.requestTimeout { stage2.requestTimeout = value }
+        // An openai: section alone does nothing: backend: openai turns it on.
+        if file.backend == "openai" { stage2.remote = file.remote }
         stage2.cacheDirectory = file.cacheDirectory
             ?? getenv("STATE_DIRECTORY").flatMap { String(cString: $0).split(separator: ":").first.map { "\($0)/stage2" } }
         settings.stage2 = stage2
