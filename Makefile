@@ -76,14 +76,16 @@ TIMED_SUITES := FeedbackTests|ExecTransportTests|HomeAssistantTransportTests|Spe
 # runs, and 51 ms alone.
 LOAD_SUITES := ControlFloodTests
 
+# Every group runs, even after one failed; tools/test-groups.sh ends with a summary of the failures.
 # venv-llm: Stage2RemoteTests runs llama-cpp-python's OpenAI-compatible server.
 test: deps models venv venv-llm test-data command-audio bench-audio
 	$(SWIFT) build $(SWIFT_FLAGS) --build-tests
-	$(SWIFT) test $(SWIFT_FLAGS) --skip-build --skip '$(TIMED_SUITES)|$(LOAD_SUITES)|$(HEAVY_SUITES)|$(STAGE2_SUITES)'
-	$(SWIFT) test $(SWIFT_FLAGS) --skip-build --filter '$(TIMED_SUITES)'
-	$(SWIFT) test $(SWIFT_FLAGS) --skip-build --filter '$(LOAD_SUITES)'
-	$(SWIFT) test $(SWIFT_FLAGS) --skip-build --filter '$(HEAVY_SUITES)'
-	$(SWIFT) test $(SWIFT_FLAGS) --skip-build --filter '$(STAGE2_SUITES)'
+	tools/test-groups.sh "$(SWIFT)" "$(SWIFT_FLAGS)" \
+		"fast=--skip $(TIMED_SUITES)|$(LOAD_SUITES)|$(HEAVY_SUITES)|$(STAGE2_SUITES)" \
+		"timed=--filter $(TIMED_SUITES)" \
+		"load=--filter $(LOAD_SUITES)" \
+		"heavy=--filter $(HEAVY_SUITES)" \
+		"stage2=--filter $(STAGE2_SUITES)"
 
 deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
