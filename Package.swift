@@ -148,6 +148,7 @@ let package = Package(
         // Helpers shared by the test targets.
         .target(name: "HarkTestSupport", dependencies: [
             "HarkAudio",
+            "HarkGGUF",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/HarkTestSupport"),
         .testTarget(name: "HarkKernelsTests", dependencies: ["HarkKernels", "HarkTestSupport"], exclude: ["Fixtures"]),

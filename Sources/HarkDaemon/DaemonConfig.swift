@@ -36,6 +36,7 @@ import Yams
 ///       max_actions: 8                 # the most actions in one answer
 ///       request_timeout: 30            # seconds; the worker is killed past it
 ///       cache_dir: /var/lib/hark/stage2   # computed catalog prefixes (default $STATE_DIRECTORY/stage2; else none)
+///       memory_budget_mb: 600          # the model's resident MB: a larger mixture of experts pages experts from the file
 ///       backend: local                 # local (the worker) or openai (the server below, the worker when it fails)
 ///       openai:                        # an OpenAI-compatible chat-completions server (vLLM, SGLang, llama.cpp, Ollama)
 ///         url: http://192.168.1.20:8000/v1   # the base URL; requests go to URL/chat/completions
@@ -74,6 +75,7 @@ public struct DaemonConfig: Sendable, Equatable {
         public var maxActions: Int?
         public var requestTimeout: Double?
         public var cacheDirectory: String?
+        public var memoryBudgetMegabytes: Int?
         public var backend: String?
         public var remote: Stage2Remote?
         public init() {}
@@ -235,7 +237,8 @@ struct ConfigReader: YAMLNodeReader {
             return stage2
         }
         let members = try fields(node, "stage2", allowed: ["model", "whisper", "worker", "start", "idle_unload", "threads", "context",
-                                                           "max_tokens", "max_actions", "request_timeout", "cache_dir", "backend", "openai"])
+                                                           "max_tokens", "max_actions", "request_timeout", "cache_dir", "backend", "openai",
+                                                           "memory_budget_mb"])
         func path(_ key: String) throws(DeviceError) -> String? {
             guard let node = members[key] else { return nil }
             let value = try scalar(node, "stage2." + key)
@@ -273,6 +276,7 @@ struct ConfigReader: YAMLNodeReader {
         stage2.maxTokens = try integer("max_tokens", 16...4096)
         stage2.maxActions = try integer("max_actions", 1...64)
         stage2.requestTimeout = try seconds("request_timeout", 1...600)
+        stage2.memoryBudgetMegabytes = try integer("memory_budget_mb", 16...1_048_576)
         if let node = members["backend"] {
             let value = try scalar(node, "stage2.backend")
             guard value == "local" || value == "openai" else {

@@ -73,6 +73,9 @@ public struct Stage2Settings: Sendable, Equatable {
     public var startTimeout = 60.0
     /// Where the worker saves computed catalog prefixes (nil: in its memory only).
     public var cacheDirectory: String?
+    /// The language model's resident megabytes (nil: no limit): a mixture of experts larger than
+    /// that keeps its hot experts and reads the others from the file.
+    public var memoryBudgetMegabytes: Int?
     /// `backend: openai`: the model's part goes to this server first, the worker answering when it
     /// fails (nil: `backend: local`, the worker only).
     public var remote: Stage2Remote?
@@ -88,6 +91,7 @@ public struct Stage2Settings: Sendable, Equatable {
         var arguments = ["--llm", model, "--threads", "\(threads)", "--context", "\(context)"]
         if let whisper { arguments += ["--whisper", whisper] }
         if let cacheDirectory { arguments += ["--cache", cacheDirectory] }
+        if let memoryBudgetMegabytes { arguments += ["--memory-budget", "\(memoryBudgetMegabytes)"] }
         return arguments
     }
 }
@@ -145,7 +149,7 @@ public final class Stage2Service: Service, Sendable {
                 logger.info("stage 2: starting the worker")
             case let .ready(ms, timings):
                 report = Stage2Report(state: "ready", milliseconds: ms,
-                                      numbers: ["whisper_ms", "llm_ms", "rss_mb"].compactMap { key in timings[key].map { .init(key, $0) } })
+                                      numbers: ["whisper_ms", "llm_ms", "rss_mb", "expert_slots"].compactMap { key in timings[key].map { .init(key, $0) } })
                 logger.info("stage 2: worker ready", metadata: ["ms": "\(Int(ms))", "rss_mb": "\(Int(timings["rss_mb"] ?? 0))"])
             case let .unloaded(reason):
                 report = Stage2Report(state: "unloaded", strings: [.init("reason", reason)])
@@ -369,6 +373,7 @@ public final class Stage2Service: Service, Sendable {
                         .init("prompt_tokens", Double(generation.promptTokens)), .init("reused_tokens", Double(generation.reusedTokens)),
                         .init("tokens", Double(generation.tokens))]
             if let constraint = generation.constraintMicroseconds { numbers.append(.init("constraint_us", constraint)) }
+            if let rate = generation.expertHitRate { numbers.append(.init("expert_hit_rate", rate)) }
         }
         if let remote = timings.remote {
             numbers.append(.init("remote_ms", remote.milliseconds))

@@ -60,6 +60,10 @@ public struct GGUFFile: Sendable {
     public let dataOffset: Int
     /// The file's size in bytes.
     public var fileSize: Int { storage.count }
+    /// The path of the file behind the memory map (nil for a file held in memory).
+    public var mappedPath: String? { storage.isMapped ? fileName : nil }
+    /// The whole memory map (nil for a file held in memory), for advice on how it is paged.
+    public var mappedBytes: UnsafeRawBufferPointer? { storage.isMapped ? UnsafeRawBufferPointer(start: storage.base, count: storage.count) : nil }
 
     let storage: GGUFStorage
     private let tensorIndex: [String: Int]

@@ -16,6 +16,7 @@ final class GGUFStorage: @unchecked Sendable {
     let base: UnsafeRawPointer
     let count: Int
     private let kind: Kind
+    var isMapped: Bool { kind == .mapped }
 
     /// Maps `path` read-only.
     init(path: String) throws(GGUFError) {

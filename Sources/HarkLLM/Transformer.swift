@@ -1,3 +1,4 @@
+import Glibc
 import HarkGGUF
 import HarkKernels
 
@@ -58,6 +59,8 @@ public final class Transformer: @unchecked Sendable {
     /// Tokens evaluated per pass; a longer prompt goes through in chunks.
     public let batchCapacity: Int
     private let scratch: Scratch
+    /// Set by `limitResidentWeights`: the experts kept resident under a budget.
+    public private(set) var expertCache: ExpertCache?
 
     init(weights: ModelWeights, hyper: Hyperparameters, traits: ArchitectureTraits, layers: [TransformerLayer],
          threads: Int, contextLength: Int?, batchCapacity: Int) throws(LLMError) {
@@ -78,6 +81,45 @@ public final class Transformer: @unchecked Sendable {
 
     /// Positions evaluated so far.
     public var position: Int { cache.count }
+
+    /// Holds the model's resident bytes to `budget`: everything but the experts stays in the memory
+    /// map, and the experts share what is left, as slots they are read into from the file, least
+    /// recently used replaced first (`ExpertCache`). Outputs do not change. A budget the whole file
+    /// fits in removes the limit; one below the always-resident part plus the largest expert is an
+    /// error naming the three sizes.
+    public func limitResidentWeights(to budget: Int) throws(LLMError) {
+        let file = weights.file
+        guard hyper.experts > 0, budget < file.fileSize else {
+            expertCache = nil
+            return
+        }
+        guard let path = file.mappedPath, let map = file.mappedBytes else {
+            throw LLMError(.invalidArgument, "\(file.fileName): a memory budget needs a model file on disk to page experts from")
+        }
+        // No 2 MB mappings of the file: dropping part of one drops all of it, and faulting one in
+        // maps the experts it holds. (Advice only: without it results are the same.)
+        _ = madvise(UnsafeMutableRawPointer(mutating: map.baseAddress), map.count, MADV_NOHUGEPAGE)
+        var experts: [[ExpertCache.Expert]] = []
+        var regions: [UnsafeRawBufferPointer] = []
+        for (l, layer) in layers.enumerated() {
+            let tensors = try ["gate", "up", "down"].map { (part: String) throws(LLMError) -> GGUFTensor in try weights.tensor("blk.\(l).ffn_\(part)_exps.weight") }
+            regions += tensors.map { file.tensorData($0) }
+            experts.append(layer.expertGate.indices.map { e in
+                ExpertCache.Expert(gate: layer.expertGate[e], up: layer.expertUp[e], down: layer.expertDown[e],
+                                   offsets: (tensors[0].offset + e * layer.expertGate[e].byteCount,
+                                             tensors[1].offset + e * layer.expertUp[e].byteCount,
+                                             tensors[2].offset + e * layer.expertDown[e].byteCount))
+            })
+        }
+        let expertBytes = experts.joined().reduce(0) { $0 + $1.byteCount }
+        let fixed = file.fileSize - expertBytes
+        let largest = experts.joined().map(\.byteCount).max() ?? 0
+        guard budget - fixed >= largest else {
+            func mb(_ bytes: Int) -> String { String(Double(Int(Double(bytes) / 1_048_576 * 10)) / 10) }
+            throw LLMError(.invalidArgument, "\(file.fileName): a memory budget of \(mb(budget)) MB is below the model's always-resident part (\(mb(fixed)) MB) plus its largest expert (\(mb(largest)) MB)")
+        }
+        expertCache = try ExpertCache(path: path, experts: experts, mappedRegions: regions, budget: budget - fixed)
+    }
 
     /// Forget the conversation.
     public func reset() { cache.clear() }
@@ -107,6 +149,7 @@ public final class Transformer: @unchecked Sendable {
             }
             start += n
         }
+        expertCache?.release()
     }
 
     // MARK: The forward pass
@@ -161,7 +204,7 @@ public final class Transformer: @unchecked Sendable {
                 Numerics.swiGLU(s.g, s.u, count: n * gate.rows)
                 s.multiply([down], input: s.g, rows: n, outputs: [s.o], pool: pool)
             } else {
-                mixtureOfExperts(layer, rows: n)
+                mixtureOfExperts(layer, index: l, rows: n)
             }
             addResidual(s.x, s.o, count: n * E)
         }
@@ -195,7 +238,7 @@ public final class Transformer: @unchecked Sendable {
     }
 
     /// o[n × E] = Σ over each row's top-k experts of weight · down(swiGLU(gate·x, up·x)) (+ the shared expert).
-    private func mixtureOfExperts(_ layer: TransformerLayer, rows n: Int) {
+    private func mixtureOfExperts(_ layer: TransformerLayer, index l: Int, rows n: Int) {
         let h = hyper, s = scratch, E = h.embedding
         guard let router = layer.router else { return }
         s.multiply([router], input: s.xn, rows: n, outputs: [s.routerLogits], pool: pool)
@@ -223,10 +266,11 @@ public final class Transformer: @unchecked Sendable {
         for e in 0..<h.experts {
             let rows = (0..<n).filter { j in chosen[j].contains { $0.expert == e } }
             if rows.isEmpty { continue }
+            let (gate, up, down) = expertCache?.use(layer: l, expert: e) ?? (layer.expertGate[e], layer.expertUp[e], layer.expertDown[e])
             for (r, j) in rows.enumerated() { (s.gathered + r * E).update(from: s.xn + j * E, count: E) }
-            s.multiply([layer.expertGate[e], layer.expertUp[e]], input: s.gathered, rows: rows.count, outputs: [s.g, s.u], pool: pool)
+            s.multiply([gate, up], input: s.gathered, rows: rows.count, outputs: [s.g, s.u], pool: pool)
             Numerics.swiGLU(s.g, s.u, count: rows.count * F)
-            s.multiply([layer.expertDown[e]], input: s.g, rows: rows.count, outputs: [s.expertOut], pool: pool)
+            s.multiply([down], input: s.g, rows: rows.count, outputs: [s.expertOut], pool: pool)
             for (r, j) in rows.enumerated() {
                 let w = chosen[j].first { $0.expert == e }!.weight
                 for i in 0..<E { s.o[j * E + i] += w * s.expertOut[r * E + i] }

@@ -21,6 +21,8 @@ public struct Stage2Generation: Sendable, Equatable {
     public let decodeMilliseconds: Double
     /// With a grammar: the constraint's cost per generated token (µs).
     public let constraintMicroseconds: Double?
+    /// Under a memory budget (`--memory-budget`): the expert cache's hit rate since the worker started.
+    public var expertHitRate: Double? = nil
 }
 
 /// What `prime` did with a prompt's fixed start.
@@ -125,7 +127,7 @@ public final class Stage2Loader: Sendable {
                                 reusedTokens: answer.reusedTokens ?? 0, tokens: answer.tokens ?? 0,
                                 prefillMilliseconds: answer.timings?["prefill_ms"] ?? 0,
                                 decodeMilliseconds: answer.timings?["decode_ms"] ?? 0,
-                                constraintMicroseconds: answer.timings?["constraint_us"])
+                                constraintMicroseconds: answer.timings?["constraint_us"], expertHitRate: answer.timings?["expert_hit_rate"])
     }
 
     /// Puts the fixed start of the prompts to come (the catalog part) into the worker's cache.

@@ -111,6 +111,11 @@ final class Generator {
         answer.tokens = generated
         var timings = ["prefill_ms": (t1 - t0) * 1000, "decode_ms": (monotonicNow() - t1) * 1000]
         if grammar != nil { timings["constraint_us"] = generated > 0 ? constraintSeconds / Double(generated) * 1e6 : 0 }
+        if let experts = t.expertCache?.statistics {
+            // Since the worker started: the share of expert uses that found the expert in its slot.
+            timings["expert_hit_rate"] = experts.hitRate
+            timings["expert_misses"] = Double(experts.misses)
+        }
         answer.timings = timings
         return answer
     }

@@ -10,10 +10,12 @@ import HarkWhisper
 // `generate` requests on its stdin/stdout (one end of a socket pair) until `quit`. Not meant to be
 // run by hand; its stderr is harkd's.
 //
-//   hark-stage2 [--whisper DIR] [--llm FILE] [--threads N] [--context N] [--cache DIR]
+//   hark-stage2 [--whisper DIR] [--llm FILE] [--threads N] [--context N] [--cache DIR] [--memory-budget MB]
 //
 // --cache: where primed prompt prefixes (the catalog part) are saved, to be restored by the next
 // worker instead of computed.
+// --memory-budget: the language model's resident megabytes; a mixture of experts larger than that
+// keeps its hot experts in slots and reads the others from the file (HarkLLM.ExpertCache).
 
 func residentMegabytes() -> Double {
     guard let file = fopen("/proc/self/statm", "r") else { return 0 }
@@ -48,6 +50,7 @@ enum HarkStage2Worker {
         var threads = 1
         var context = 2048
         var cacheDirectory: String?
+        var budgetMegabytes: Int?
         var arguments = CommandLine.arguments.dropFirst()
         while let flag = arguments.popFirst() {
             guard let value = arguments.popFirst() else { fatal("\(flag) needs a value") }
@@ -61,6 +64,9 @@ enum HarkStage2Worker {
                 guard let n = Int(value), (64...32_768).contains(n) else { fatal("--context must be 64–32768, not '\(value)'") }
                 context = n
             case "--cache": cacheDirectory = value
+            case "--memory-budget":
+                guard let n = Int(value), (1...1_048_576).contains(n) else { fatal("--memory-budget must be 1–1048576 MB, not '\(value)'") }
+                budgetMegabytes = n
             default: fatal("unknown option '\(flag)'")
             }
         }
@@ -77,6 +83,10 @@ enum HarkStage2Worker {
             let t0 = monotonicNow()
             do {
                 let model = try LanguageModel(path: llmPath, threads: threads, contextLength: context)
+                if let budgetMegabytes {
+                    try model.transformer.limitResidentWeights(to: budgetMegabytes * 1_048_576)
+                    if let cache = model.transformer.expertCache { timings["expert_slots"] = Double(cache.slotCount) }
+                }
                 var info = stat()
                 let identity = stat(llmPath, &info) == 0 ? "\(llmPath):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)" : llmPath
                 if let cacheDirectory, access(cacheDirectory, W_OK) != 0 {

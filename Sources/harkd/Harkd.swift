@@ -228,6 +228,7 @@ struct Harkd: AsyncParsableCommand {
         if let value = file.maxTokens { stage2.maxTokens = value }
         if let value = file.maxActions { stage2.maxActions = value }
         if let value = file.requestTimeout { stage2.requestTimeout = value }
+        stage2.memoryBudgetMegabytes = file.memoryBudgetMegabytes
         // An openai: section alone does nothing: backend: openai turns it on.
         if file.backend == "openai" { stage2.remote = file.remote }
         stage2.cacheDirectory = file.cacheDirectory

@@ -18,6 +18,7 @@ import Testing
               max_actions: 4
               request_timeout: 20
               cache_dir: /var/lib/hark/stage2
+              memory_budget_mb: 600
             """, file: "harkd.yaml")
         let stage2 = config.stage2
         #expect(stage2.enabled == nil && stage2.model == "/var/lib/hark/models/hark-moe-q4_0.gguf")
@@ -25,7 +26,7 @@ import Testing
         #expect(stage2.start == .onWake && stage2.idleUnload == 120 && stage2.threads == 3 && stage2.context == 2048)
         #expect(stage2.maxTokens == 96 && stage2.maxActions == 4 && stage2.requestTimeout == 20 && stage2.cacheDirectory == "/var/lib/hark/stage2")
         #expect(try DaemonConfig.parse(yaml: "stage2: false\n").stage2.enabled == false)
-        #expect(stage2.backend == nil && stage2.remote == nil)
+        #expect(stage2.backend == nil && stage2.remote == nil && stage2.memoryBudgetMegabytes == 600)
     }
 
     @Test func givenTheOpenAIBackend_thenItsSectionIsRead() throws {
@@ -54,7 +55,8 @@ import Testing
         ("stage2:\n  max_actions: 0\n", "harkd.yaml:2: stage2.max_actions: must be a whole number 1–64"),
         ("stage2:\n  context: 100\n", "harkd.yaml:2: stage2.context: must be a whole number 256–32768"),
         ("stage2:\n  model: \"\"\n", "harkd.yaml:2: stage2.model: must be a path without control characters"),
-        ("stage2:\n  budget: 5\n", "harkd.yaml:2: stage2: unknown key 'budget' (expected backend, cache_dir, context, idle_unload, max_actions, max_tokens, model, openai, request_timeout, start, threads, whisper, worker)"),
+        ("stage2:\n  budget: 5\n", "harkd.yaml:2: stage2: unknown key 'budget' (expected backend, cache_dir, context, idle_unload, max_actions, max_tokens, memory_budget_mb, model, openai, request_timeout, start, threads, whisper, worker)"),
+        ("stage2:\n  memory_budget_mb: 8\n", "harkd.yaml:2: stage2.memory_budget_mb: must be a whole number 16–1048576"),
         ("stage2:\n  backend: cloud\n", "harkd.yaml:2: stage2.backend: 'cloud' is not a backend (local, openai)"),
         ("stage2:\n  backend: openai\n", "harkd.yaml:2: stage2: backend: openai needs an openai: section with url and model"),
         ("stage2:\n  openai:\n    model: m\n", "harkd.yaml:3: stage2.openai: missing 'url' (the server's base URL, e.g. http://127.0.0.1:8080/v1)"),

@@ -192,6 +192,30 @@ import Testing
         }
     }
 
+    /// Given a memory budget below a mixture of experts' size, the worker keeps its hot experts in
+    /// slots (reported at ready), writes what an unlimited worker writes, and reports the hit rate.
+    @Test func givenAMemoryBudget_whenAMixtureOfExpertsGenerates_thenTheAnswerIsUnchangedAndTheHitRateIsReported() throws {
+        let model = makeTemporaryDirectory("stage2-moe") + "/wide-moe.gguf"
+        try writeWideMoE(to: model)
+        let (unlimited, _) = Self.loader(["--llm", model, "--threads", "1"])
+        let (limited, events) = Self.loader(["--llm", model, "--threads", "1", "--memory-budget", "3"])
+        defer { unlimited.stop(); limited.stop() }
+        let prompt = "turn on the kitchen light"
+        let reference = try unlimited.generate(prompt: prompt, maxTokens: 16)
+        let written = try limited.generate(prompt: prompt, maxTokens: 16)
+        #expect(written.text == reference.text && written.tokens == reference.tokens, "\(written) vs \(reference)")
+        #expect(reference.expertHitRate == nil)
+        let rate = try #require(written.expertHitRate)
+        #expect(rate >= 0 && rate < 1, "\(rate)")
+        // 3 MB less the 0.17 MB the rest of the model keeps: three 0.75 MB experts.
+        guard events.all.count >= 2, case let .ready(_, timings) = events.all[1] else {
+            Issue.record("no ready event: \(events.all)")
+            return
+        }
+        #expect(timings["expert_slots"] == 3, "\(timings)")
+        print("worker under a 3 MB budget: hit rate \(rate) over \(written.tokens) tokens")
+    }
+
     /// Given two requests with the same start, the second reuses the first's computed prompt, and
     /// what it writes is what a fresh worker writes for it.
     @Test func givenASharedPromptStart_whenTheNextRequestComes_thenItIsReusedAndTheAnswerIsUnchanged() throws {
