@@ -70,6 +70,10 @@ HEAVY_SUITES := CommandAccuracyTests|WhisperParityTests|WhisperTranscriberTests|
 # harkd's stage-2 suites wait on harkd and its worker from async tests: beside the heavy suites'
 # synchronous ones they wait minutes for a thread of the cooperative pool, so they run last, alone.
 STAGE2_SUITES := Stage2SayTests|Stage2SpokenTests|Stage2RemoteTests
+# PowerGovernorDaemonTests measures the always-on stage's CPU time twice (its budget) and then holds
+# harkd's loop to it: beside the wake-word suites the load changed between the two (a fresh clone's
+# run here: first under the budget at 70 s of audio, not 60), so it runs alone.
+POWER_SUITES := PowerGovernorDaemonTests
 TIMED_SUITES := FeedbackTests|ExecTransportTests|HomeAssistantTransportTests|SpeakerTransportTests|PlaybackTests|MQTTBrokerTests|HarkdMQTTTests|JournalCrashTests|ControlServerTests|SystemdNotifyTests|PowerStatusTests
 # The control socket's 30 s flood measures harkd's answer latency (bound 100 ms): it runs alone, since
 # beside JournalCrashTests' kill -9 loop (SQLite fsyncs) its slowest answer took 357 and 451 ms in two
@@ -81,9 +85,10 @@ LOAD_SUITES := ControlFloodTests
 test: deps models venv venv-llm test-data command-audio bench-audio
 	$(SWIFT) build $(SWIFT_FLAGS) --build-tests
 	tools/test-groups.sh "$(SWIFT)" "$(SWIFT_FLAGS)" \
-		"fast=--skip $(TIMED_SUITES)|$(LOAD_SUITES)|$(HEAVY_SUITES)|$(STAGE2_SUITES)" \
+		"fast=--skip $(TIMED_SUITES)|$(LOAD_SUITES)|$(POWER_SUITES)|$(HEAVY_SUITES)|$(STAGE2_SUITES)" \
 		"timed=--filter $(TIMED_SUITES)" \
 		"load=--filter $(LOAD_SUITES)" \
+		"power=--filter $(POWER_SUITES)" \
 		"heavy=--filter $(HEAVY_SUITES)" \
 		"stage2=--filter $(STAGE2_SUITES)"
 
