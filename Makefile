@@ -54,7 +54,7 @@ MODEL_FILES := $(shell cut -d' ' -f3 models/manifest.sha256 2>/dev/null | sed 's
 # Debian packages: build (ALSA, SQLite, libmosquitto, libcurl, PocketSphinx and its en-us model), tests (the mosquitto broker; gcc
 # builds the virtual ALSA mixer plugin), test audio (espeak-ng, flite, sox, Python venv for Piper and
 # the openWakeWord reference), benchmarks (time).
-APT_PACKAGES := libasound2-dev libsqlite3-dev libmosquitto-dev mosquitto libcurl4-openssl-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us gcc alsa-utils espeak-ng flite sox python3-venv python3-pip time
+APT_PACKAGES := libasound2-dev libsqlite3-dev libmosquitto-dev mosquitto libcurl4-openssl-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us gcc g++ alsa-utils espeak-ng flite sox python3-venv python3-pip time
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: model eval-stage2 stage2-prompt-fixtures run test deps models build venv venv-whisper venv-llm venv-torch llm-fixtures tiny-moe-fixtures bench-llm test-data command-audio bench-audio demo bench bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper bench-power bench-stage2 fixtures gguf-fixtures whisper-fixtures clean install install-files uninstall
