@@ -16,6 +16,8 @@ final class Generator {
     /// Every token's bytes (control tokens have none and are never allowed by a grammar), and the
     /// tokens by their first byte, for the constraint's search.
     private let pieces: Pieces
+    /// The last request's action grammar: harkd sends the same spec until its catalog changes.
+    private var lastGrammar: (spec: ActionGrammar.Spec, grammar: ActionGrammar)?
 
     /// Where computed prefixes are saved (nil: kept in memory only), and what names the model in
     /// their file names (its path, size and modification time).
@@ -55,7 +57,7 @@ final class Generator {
         guard prompt.count + maxTokens <= context else {
             throw LLMError(.invalidArgument, "prompt of \(prompt.count) tokens plus \(maxTokens) to generate exceeds the \(context)-position context")
         }
-        let grammar = try request.grammar.map { spec throws(Stage2Error) in try ActionGrammar(spec) }
+        let grammar = try request.grammar.map { spec throws(Stage2Error) in try self.grammar(for: spec) }
 
         // The longest start of the prompt already computed; at least its last token is run again
         // for the logits.
@@ -118,6 +120,14 @@ final class Generator {
         }
         answer.timings = timings
         return answer
+    }
+
+    /// The automaton for `spec`, built once per catalog rather than per request.
+    private func grammar(for spec: ActionGrammar.Spec) throws(Stage2Error) -> ActionGrammar {
+        if let last = lastGrammar, last.spec == spec { return last.grammar }
+        let grammar = try ActionGrammar(spec)
+        lastGrammar = (spec, grammar)
+        return grammar
     }
 
     /// `prime`: the fixed start of the prompts to come (the catalog), into the cache now — kept from

@@ -81,7 +81,6 @@ import Testing
         let statistics = cache.statistics
         #expect(statistics.misses > 3 && statistics.evictions > 0 && statistics.hits > 0, "\(statistics)")
         #expect(statistics.readFailures == 0)
-        #expect(abs(statistics.hitRate - Double(statistics.hits) / Double(statistics.hits + statistics.misses)) < 1e-12)
     }
 
     @Test func givenABudgetBelowTheAlwaysResidentPartPlusAnExpert_thenTheErrorNamesTheSizes() throws {
