@@ -3,6 +3,10 @@
 // weights (tiny.en's output projection alone is 51 864 × 384): half the bytes of float32, and the
 // same values, since the file holds them in float16.
 
+#if arch(x86_64) && HARK_X86_FMA
+import _Builtin_intrinsics.intel
+#endif
+
 public struct HalfMatrix: Sendable {
     public let rows: Int
     public let columns: Int
@@ -18,9 +22,9 @@ public struct HalfMatrix: Sendable {
     }
 
     /// IEEE 754 binary16 → binary32, exact for every finite value (and ±0); infinities and NaN, which
-    /// weights do not hold, come out as large finite values. The half's exponent and mantissa are
-    /// moved to a float's low bits and scaled by 2^112 (the exponent bias difference), which turns
-    /// subnormal halves into the right normal floats too.
+    /// weights do not hold, come out as large finite values (`multiply` on x86-64 keeps them, as F16C
+    /// does). The half's exponent and mantissa are moved to a float's low bits and scaled by 2^112
+    /// (the exponent bias difference), which turns subnormal halves into the right normal floats too.
     @inline(__always)
     public static func float(_ h: UInt16) -> Float {
         let magnitude = Float(bitPattern: UInt32(h & 0x7fff) << 13) * 0x1p112
@@ -38,17 +42,23 @@ public struct HalfMatrix: Sendable {
     }
 
     /// The fast version of `referenceMultiply`: four rows share each load of x, two accumulators per
-    /// row, eight halves widened per step (zero-extend, shift, scale by 2^112, sign).
+    /// row, eight halves widened per step (F16C's vcvtph2ps on x86-64; elsewhere zero-extend, shift,
+    /// scale by 2^112, sign).
     public func multiply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rowRange: Range<Int>) {
         precondition(rowRange.lowerBound >= 0 && rowRange.upperBound <= rows, "HalfMatrix.multiply: rows \(rowRange) of \(rows)")
         typealias V = SIMD8<Float>
         let k = columns, vectorEnd = k - k % 16
         @inline(__always) func widen(_ p: UnsafePointer<UInt16>) -> V {
+            #if arch(x86_64) && HARK_X86_FMA
+            // F16C (part of x86-64-v3): one vcvtph2ps for the seven integer steps below.
+            return _mm256_cvtph_ps(_mm_loadu_si128(UnsafeRawPointer(p).assumingMemoryBound(to: __m128i.self)))
+            #else
             let h = UnsafeRawPointer(p).loadUnaligned(as: SIMD8<UInt16>.self)
             let wide = SIMD8<UInt32>(truncatingIfNeeded: h)
             // Same-size bit casts between lanes of UInt32 and Float.
             let magnitude = unsafeBitCast((wide & 0x7fff) &<< 13, to: V.self) * 0x1p112
             return unsafeBitCast(unsafeBitCast(magnitude, to: SIMD8<UInt32>.self) | ((wide & 0x8000) &<< 16), to: V.self)
+            #endif
         }
         @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
         bits.withUnsafeBufferPointer { a in

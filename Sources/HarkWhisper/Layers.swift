@@ -143,24 +143,12 @@ struct LayerNorm: Sendable {
 
 /// GELU with the error function (Whisper's `nn.GELU()`; CTranslate2 activation 3), in place.
 func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count {
-        let v = x[i]
-        x[i] = 0.5 * v * (1 + erff(v * 0.70710678118654752))
-    }
+    VectorMath.gelu(x, count: count)
 }
 
-/// Softmax of one row in place; returns nothing, the row sums to 1.
+/// Softmax of one row in place; the row sums to 1.
 func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
-    var top = -Float.infinity
-    for i in 0..<count { top = max(top, x[i]) }
-    var sum: Float = 0
-    for i in 0..<count {
-        let e = expf(x[i] - top)
-        x[i] = e
-        sum += e
-    }
-    let inverse = 1 / sum
-    for i in 0..<count { x[i] *= inverse }
+    VectorMath.softmax(x, count: count)
 }
 
 /// Runs `body` on `threads` contiguous parts of 0..<count (part boundaries on multiples of `align`),

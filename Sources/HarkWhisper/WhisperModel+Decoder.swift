@@ -134,18 +134,10 @@ extension WhisperModel {
     /// keysT: [64 × ldk] (row = channel), values: rows of ldv, the head's 64 columns from `values`.
     private func attend(query: UnsafePointer<Float>, keysT: UnsafePointer<Float>, ldk: Int, values: UnsafePointer<Float>, ldv: Int,
                         count: Int, scale: Float, scores: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-        for t in 0..<count { scores[t] = 0 }
-        for c in 0..<64 {
-            let q = query[c] * scale
-            let row = keysT + c * ldk
-            for t in 0..<count { scores[t] += q * row[t] }
-        }
+        scores.update(repeating: 0, count: count)
+        for c in 0..<64 { VectorMath.addProduct(scores, query[c] * scale, keysT + c * ldk, count: count) }
         softmax(scores, count: count)
-        for c in 0..<64 { out[c] = 0 }
-        for t in 0..<count {
-            let p = scores[t]
-            let row = values + t * ldv
-            for c in 0..<64 { out[c] += p * row[c] }
-        }
+        out.update(repeating: 0, count: 64)
+        for t in 0..<count { VectorMath.addProduct(out, scores[t], values + t * ldv, count: 64) }
     }
 }

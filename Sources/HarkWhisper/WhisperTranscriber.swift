@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import HarkKernels
 
 /// Speech to text with Whisper: 16 kHz samples in, text out, with each token's log-probability.
 ///
@@ -225,10 +226,8 @@ struct Decoding {
     /// log Σ exp(logit) over the tokens not suppressed nor in `excluding` (a handful of ids).
     func logSumExp(excluding: [Int] = []) -> Float {
         logits.withUnsafeBufferPointer { l in
-            var top = -Float.infinity
-            for v in l { top = max(top, v) }
-            var sum: Float = 0
-            for v in l where v > -.infinity { sum += expf(v - top) }
+            let top = VectorMath.maximum(l.baseAddress!, count: l.count)
+            var sum = VectorMath.sumOfExponentials(l.baseAddress!, count: l.count, shift: top)
             for id in excluding where l[id] > -.infinity { sum -= expf(l[id] - top) }
             return top + logf(max(sum, .leastNormalMagnitude))
         }
