@@ -2,13 +2,26 @@
 // Hark: an on-device, two-stage voice daemon for smart-speaker boards.
 // Dependencies point one way: executables → HarkDaemon → feature modules → HarkKernels / C wrappers.
 import PackageDescription
+import Foundation
 
-/// The kernels use the vector units the build machine targets. On x86-64 that is x86-64-v3
-/// (AVX2 + FMA: Haswell and later, every current x86 board); HARK_X86_FMA turns `addingProduct`
-/// into fused multiply-adds, which needs those features. HARK_CPU=x86-64-v4 opts into AVX-512.
-/// On arm64, NEON and its fused multiply-add are baseline.
+/// The kernels use the vector units of the machine that builds them (Hark is built on the board it
+/// runs on, like llama.cpp's native builds). On x86-64 that is x86-64-v4 (AVX-512) where the build
+/// machine's /proc/cpuinfo lists every AVX-512 feature v4 names, else x86-64-v3 (AVX2 + FMA: Haswell
+/// and later, every current x86 board); HARK_CPU=x86-64-v3 or x86-64-v4 chooses instead (to build for
+/// another machine). HARK_X86_FMA turns `addingProduct` into fused multiply-adds, which needs those
+/// features. On arm64, NEON and its fused multiply-add are baseline.
 #if arch(x86_64)
-let x86Level = Context.environment["HARK_CPU"] == "x86-64-v4" ? "x86-64-v4" : "x86-64-v3"
+func buildMachineHasAVX512() -> Bool {
+    guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let flags = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
+    let present = Set(flags.split(separator: " ").map(String.init))
+    return ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"].allSatisfy(present.contains)
+}
+let x86Level = switch Context.environment["HARK_CPU"] {
+case "x86-64-v3": "x86-64-v3"
+case "x86-64-v4": "x86-64-v4"
+default: buildMachineHasAVX512() ? "x86-64-v4" : "x86-64-v3"
+}
 let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=\(x86Level)"]), .define("HARK_X86_FMA")]
     + (x86Level == "x86-64-v4" ? [.define("HARK_X86_AVX512")] : [])
 #else

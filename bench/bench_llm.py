@@ -4,8 +4,10 @@ same prompt, same run (issue 5).
 
 For each file and 1 and 2 threads: prefill of a 128-token prompt and decode of 64 greedy tokens,
 in tokens/s, and peak RSS. Hark runs `hark-llm --bench`; llama.cpp runs through llama-cpp-python
-(tools/requirements-llm.txt, built for x86-64-v3 like Hark's kernels) in its own process, on the
-same token ids (the tokenizers agree: TokenizerTests). Files: SmolLM2-135M-Instruct Q4_1 (models/),
+(tools/requirements-llm.txt, built for x86-64-v3: AVX2, the instructions Hark's quantized dot
+products are written in; on an AVX-512 machine the rest of Hark's kernels are built for x86-64-v4,
+see Package.swift, and llama.cpp's are not) in its own process, on the same token ids (the
+tokenizers agree: TokenizerTests). Files: SmolLM2-135M-Instruct Q4_1 (models/),
 and a random 161 M-parameter mixture of experts in Q4_0 and Q4_K (tools/make_bench_moe.py).
 
 Targets: decode >= 1.0x llama.cpp, prefill >= 0.8x, Hark's RSS <= file + KV cache + 32 MB. Ends with

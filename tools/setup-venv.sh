@@ -60,7 +60,7 @@ setup_layer() {
 
 setup_whisper() { setup_layer faster-whisper "$REQ_WHISPER" "$WHISPER_STAMP" "ctranslate2, faster_whisper"; }
 
-# llama.cpp from source for x86-64-v3 (AVX2, FMA, F16C), as Hark's kernels: not -march=native,
+# llama.cpp from source for x86-64-v3 (AVX2, FMA, F16C), as Hark's quantized dots: not -march=native,
 # whose AMX tiles a VM may not permit. No binary and no cache, so pip neither takes a prebuilt wheel
 # nor reuses one it built earlier with other flags.
 setup_llm() {
