@@ -242,7 +242,7 @@ bench-dispatch: deps
 # second over the generated command clips (bench/bench_commands.py); ends with processing_p95_ms,
 # endpoint_p50_ms and cpu_per_audio_s.
 bench-commands: deps models build venv command-audio
-	$(PYTHON_VENV) bench/bench_commands.py
+	$(PYTHON_VENV) bench/bench_commands.py $(BENCH_COMMANDS_ARGS)
 
 # Speech to text: hark-whisper against faster-whisper (int8, the DESIGN anchor, and float32) on the
 # same tiny.en model, each in a child process with 1 and 2 threads, ~38 command clips of 3-5 s

@@ -49,13 +49,22 @@ public final class CommandStage {
         /// Given the speech and the command the first pass would have given (nil: it would have
         /// rejected it); nil: no verdict (the second pass could not run), the first pass decides.
         public let decide: @Sendable (_ samples: [Int16], _ firstPass: String?) -> Verdict?
+        /// Given the speech as soon as the capture has it, before the end of speech is decided: it may
+        /// start working on it (elsewhere; it must return at once) for a `decide` on the same samples.
+        public let prepare: (@Sendable (_ samples: [Int16]) -> Void)?
+        /// The speech last given to `prepare` will not be asked about (the first pass was sure, the
+        /// speaker went on, nobody spoke).
+        public let abandon: (@Sendable () -> Void)?
         /// Called about once a second of audio while no utterance is being heard (to unload a model
         /// nobody has needed for a while).
         public let idle: (@Sendable () -> Void)?
         public init(below: Double, decide: @escaping @Sendable (_ samples: [Int16], _ firstPass: String?) -> Verdict?,
+                    prepare: (@Sendable (_ samples: [Int16]) -> Void)? = nil, abandon: (@Sendable () -> Void)? = nil,
                     idle: (@Sendable () -> Void)? = nil) {
             self.below = below
             self.decide = decide
+            self.prepare = prepare
+            self.abandon = abandon
             self.idle = idle
         }
     }
@@ -82,6 +91,8 @@ public final class CommandStage {
     private var idleSamples = 0
     /// Whether the recognizer is decoding the current utterance (from its speech onset on).
     private var recognizing = false
+    /// The part of `heard` last given to the second pass's `prepare`.
+    private var prepared: Range<Int>?
     /// Audio before the speech onset that the recognizer hears too (s).
     static let leadIn = 0.25
     /// The confidence of the last utterance (``Recognizer/Hypothesis/confidence``), for tuning and logs.
@@ -112,6 +123,7 @@ public final class CommandStage {
         capture = UtteranceCapture(configuration: configuration.capture, began: time)
         heard.removeAll(keepingCapacity: true)
         recognizing = false
+        prepared = nil
     }
 
     /// Takes the next chunk of 16 kHz audio starting at audio time `chunkStart`, with its active
@@ -142,11 +154,13 @@ public final class CommandStage {
         }
         switch outcome {
         case .listening:
+            prepareSecondPass(capture)
             return []
         case .timedOut:
             self.capture = nil
             if recognizing { _ = recognizer.finish() }
             recognizing = false
+            abandonSecondPass()
             return [.rejected(reason: "no_speech", audio: nil)]
         case let .ended(start, end, endpoint, _):
             return conclude(start: start, end: end, endpoint: endpoint)
@@ -160,6 +174,7 @@ public final class CommandStage {
             self.capture = nil
             if recognizing { _ = recognizer.finish() }
             recognizing = false
+            abandonSecondPass()
             return [.rejected(reason: "no_speech", audio: nil)]
         }
         return conclude(start: start, end: end, endpoint: time)
@@ -178,17 +193,15 @@ public final class CommandStage {
         lastUsedSecondPass = false
         lastFirstPass = words
         if let secondPass, confidence < secondPass.below {
-            // The speech as the recognizer heard it: from the lead-in before its onset to a little
-            // after its last active frame.
-            let rate = Double(VoiceActivityGate.sampleRate)
-            let from = min(heard.count, max(0, Int((start - Self.leadIn - began) * rate)))
-            let to = min(heard.count, max(from, Int((end + Self.leadIn - began) * rate)))
             let firstPass = confident && grammar.parse(words) != nil ? words : nil
-            if let verdict = secondPass.decide(Array(heard[from..<to]), firstPass) {
+            prepared = nil
+            if let verdict = secondPass.decide(Array(heard[speech(start: start, end: end, began: began)]), firstPass) {
                 lastUsedSecondPass = true
                 words = verdict.command ?? verdict.heard
                 confident = verdict.command != nil
             }
+        } else {
+            abandonSecondPass()
         }
         var outputs: [Output] = [.utterance(start: start, end: end, endpoint: endpoint), .transcript(words)]
         if confident, let actions = grammar.parse(words) {
@@ -200,6 +213,36 @@ public final class CommandStage {
             outputs.append(.rejected(reason: "out_of_grammar", audio: id))
         }
         return outputs
+    }
+
+    /// The speech as the recognizer heard it, in `heard`: from the lead-in before its onset to a
+    /// little (`leadIn`) after its last active frame.
+    private func speech(start: Double, end: Double, began: Double) -> Range<Int> {
+        let from = min(heard.count, max(0, Int((start - Self.leadIn - began) * Double(VoiceActivityGate.sampleRate))))
+        return from..<min(heard.count, max(from, speechEnd(end: end, began: began)))
+    }
+
+    /// Where `speech` ends in `heard` when `heard` is long enough.
+    private func speechEnd(end: Double, began: Double) -> Int {
+        Int((end + Self.leadIn - began) * Double(VoiceActivityGate.sampleRate))
+    }
+
+    /// While the capture waits out its hangover: once `heard` holds the speech through the little
+    /// after its last active frame that `conclude` gives the second pass, hand it over to start on.
+    /// If the speaker goes on, the speech grows and is handed over again when it next pauses.
+    private func prepareSecondPass(_ capture: UtteranceCapture) {
+        guard let prepare = secondPass?.prepare, let start = capture.speechStart, let end = capture.lastActiveEnd,
+              heard.count >= speechEnd(end: end, began: capture.began) else { return }
+        let range = speech(start: start, end: end, began: capture.began)
+        guard range != prepared, !range.isEmpty else { return }
+        prepared = range
+        prepare(Array(heard[range]))
+    }
+
+    private func abandonSecondPass() {
+        guard prepared != nil else { return }
+        prepared = nil
+        secondPass?.abandon?()
     }
 
     /// Copies the chunk into the pre-roll ring (at most two block copies).

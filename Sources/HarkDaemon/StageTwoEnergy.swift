@@ -19,15 +19,18 @@ public final class StageTwoEnergy: Sendable {
         self.sink = sink
     }
 
-    /// Runs one request and accounts for it as `work` ("second_pass").
-    public func measure<T>(_ work: String, _ body: () -> T) -> T {
+    /// Runs one request and accounts for it as `work` ("second_pass"). `onAudioThread`: the caller is
+    /// the audio thread, whose CPU in the request leaves the always-on account. Off it (the second
+    /// pass's early start on its worker thread) the audio thread goes on with the always-on stage
+    /// meanwhile, and the process clock counts that too: a few percent of a request, counted twice.
+    public func measure<T>(_ work: String, onAudioThread: Bool = true, _ body: () -> T) -> T {
         let thread = CPUClock.threadNow()
         let process = (try? CPUClock.process()) ?? 0
         let result = body()
         let threadCPU = CPUClock.threadNow() &- thread   // wraps only if the clock failed; checked below
         let processCPU = ((try? CPUClock.process()) ?? 0) &- process
         guard thread != 0, threadCPU < 1 << 62 else { return result }
-        audioThread.withLock { $0 += threadCPU }
+        if onAudioThread { audioThread.withLock { $0 += threadCPU } }
         // The process clock counts the calling thread too; never less than what that thread used.
         let seconds = Double(processCPU < 1 << 62 ? max(processCPU, threadCPU) : threadCPU) / 1e9
         let millijoules = meter.recordRequest(cpuSeconds: seconds)

@@ -1,5 +1,6 @@
 import HarkCommands
 import HarkWhisper
+import Dispatch
 import Logging
 import Synchronization
 
@@ -57,22 +58,32 @@ public struct WhisperSecondPass: Sendable {
     }
 
     public func decide(_ samples: [Int16], firstPass: String? = nil) -> Decision {
+        verdict(analyse(samples)!, firstPass: firstPass)
+    }
+
+    /// The heavy half of `decide`, which needs only the speech: Whisper's free and in-grammar
+    /// transcripts of it. Nil when `shouldStop` said yes before the search ended.
+    public func analyse(_ samples: [Int16], shouldStop: () -> Bool = { false }) -> WhisperTranscriber.Constrained? {
         let audio = samples.map { Float($0) / 32768 }
         let context = WhisperTranscriber.AudioContext(minimumFrames: configuration.minimumFrames)
         guard let window = transcriber.windows(audio, audioContext: context).first else {
             let empty = WhisperTranscriber.Transcript(text: "", tokens: [], logProbabilities: [])
-            return Decision(verdict: .init(command: nil, heard: ""),
-                            constrained: .init(text: nil, tokens: [], logProbability: -.infinity, free: empty))
+            return .init(text: nil, tokens: [], logProbability: -.infinity, free: empty)
         }
         let encoded = transcriber.model.encode(mel: window.mel, frames: window.frames, threads: configuration.threads)
         let grammar = self.grammar
-        let result = transcriber.constrained(encoded, viability: { text in
+        return transcriber.constrained(encoded, viability: { text in
             switch grammar.progress(text) {
             case .none: .impossible
             case .prefix: .prefix
             case .complete: .complete
             }
-        }, beam: configuration.beam, threads: configuration.threads)
+        }, beam: configuration.beam, threads: configuration.threads, shouldStop: shouldStop)
+    }
+
+    /// The light half of `decide`: the rules above, applied to `analyse`'s result and what the first
+    /// pass would have given.
+    public func verdict(_ result: WhisperTranscriber.Constrained, firstPass: String?) -> Decision {
         let free = result.free.text
         if grammar.parse(free) != nil {
             return Decision(verdict: .init(command: free, heard: free), constrained: result)
@@ -100,6 +111,13 @@ public struct WhisperSecondPass: Sendable {
 /// The second pass as the daemon runs it: the model is loaded when first needed (and checked at
 /// start), kept while in use, and unloaded after `idleUnload` seconds without an unsure utterance,
 /// so an always-on speaker does not hold Whisper's ~100 MB while nobody speaks to it.
+///
+/// Whisper starts early: the command stage hands over the speech as soon as it has it (`prepare`,
+/// a quarter second into the silence after the last word), and a worker thread decodes it while
+/// the capture waits out the rest of its hangover to be sure the speaker has finished. When the
+/// first pass then turns out unsure, `decide` on the same speech waits for that result instead of
+/// starting; when it is sure, or the speaker goes on, the early work is abandoned (its search stops
+/// at the next token).
 public final class SecondPassLoader: Sendable {
     public let configuration: WhisperSecondPass.Configuration
     let grammar: CommandGrammar
@@ -112,6 +130,32 @@ public final class SecondPassLoader: Sendable {
         var failed = false
     }
     private let state = Mutex(State())
+    /// The speech handed to `prepare` last, and its analysis (done or under way).
+    private let early = Mutex<Early?>(nil)
+    /// Runs the early analyses one after another.
+    private let worker = DispatchQueue(label: "hark.second-pass")
+
+    /// One early analysis: its speech, whether it is still wanted, and its result when done.
+    private final class Early: Sendable {
+        let samples: [Int16]
+        let abandoned = Atomic(false)
+        private let result = Mutex<WhisperTranscriber.Constrained?>(nil)
+        private let done = DispatchSemaphore(value: 0)
+
+        init(samples: [Int16]) { self.samples = samples }
+
+        func finish(_ value: WhisperTranscriber.Constrained?) {
+            result.withLock { $0 = value }
+            done.signal()
+        }
+
+        /// Waits for the analysis; nil if it was abandoned before it ended.
+        func wait() -> WhisperTranscriber.Constrained? {
+            done.wait()
+            done.signal()  // a second waiter does not block
+            return result.withLock { $0 }
+        }
+    }
 
     /// Loads the model once to check it (a missing or corrupt model is an error here, not later).
     public init(configuration: WhisperSecondPass.Configuration, grammar: CommandGrammar, energy: StageTwoEnergy? = nil,
@@ -138,13 +182,9 @@ public final class SecondPassLoader: Sendable {
     /// Whether the model is in memory now.
     public var isLoaded: Bool { state.withLock { $0.pass != nil } }
 
-    public func decide(_ samples: [Int16], firstPass: String?) -> WhisperSecondPass.Decision? {
-        guard let energy else { return decideUnmeasured(samples, firstPass: firstPass) }
-        return energy.measure("second_pass") { decideUnmeasured(samples, firstPass: firstPass) }
-    }
-
-    private func decideUnmeasured(_ samples: [Int16], firstPass: String?) -> WhisperSecondPass.Decision? {
-        let pass: WhisperSecondPass? = state.withLock { state in
+    /// The model, loaded if it is not (nil if loading failed: the first pass decides alone).
+    private func currentPass() -> WhisperSecondPass? {
+        state.withLock { state in
             state.lastUse = .now
             if state.pass == nil && !state.failed {
                 do { state.pass = try load() } catch {
@@ -154,7 +194,51 @@ public final class SecondPassLoader: Sendable {
             }
             return state.pass
         }
-        return pass?.decide(samples, firstPass: firstPass)
+    }
+
+    /// Starts analysing `samples` on the worker thread, for a `decide` on the same speech; abandons
+    /// the analysis of any other speech. Only while the model is loaded: loading it is `decide`'s
+    /// business (an utterance the first pass is sure of neither loads Whisper nor keeps it loaded).
+    public func prepare(_ samples: [Int16]) {
+        guard let pass = state.withLock({ $0.pass }) else { return }
+        let job = Early(samples: samples)
+        early.withLock { current in
+            current?.abandoned.store(true, ordering: .relaxed)
+            current = job
+        }
+        let energy = self.energy
+        worker.async {
+            guard !job.abandoned.load(ordering: .relaxed) else { return job.finish(nil) }
+            let analyse = { pass.analyse(samples, shouldStop: { job.abandoned.load(ordering: .relaxed) }) }
+            job.finish(energy.map { $0.measure("second_pass", onAudioThread: false, analyse) } ?? analyse())
+        }
+    }
+
+    /// The speech handed to `prepare` will not be asked about: stop its analysis.
+    public func abandon() {
+        early.withLock { current in
+            current?.abandoned.store(true, ordering: .relaxed)
+            current = nil
+        }
+    }
+
+    public func decide(_ samples: [Int16], firstPass: String?) -> WhisperSecondPass.Decision? {
+        let job = early.withLock { current in
+            defer { current = nil }
+            return current
+        }
+        if let job {
+            if job.samples == samples, let pass = currentPass(), let result = job.wait() {
+                return pass.verdict(result, firstPass: firstPass)
+            }
+            job.abandoned.store(true, ordering: .relaxed)
+        }
+        guard let energy else { return decideUnmeasured(samples, firstPass: firstPass) }
+        return energy.measure("second_pass") { decideUnmeasured(samples, firstPass: firstPass) }
+    }
+
+    private func decideUnmeasured(_ samples: [Int16], firstPass: String?) -> WhisperSecondPass.Decision? {
+        currentPass()?.decide(samples, firstPass: firstPass)
     }
 
     /// Drops the model when it has not been needed for `idleUnload` seconds.
@@ -169,6 +253,7 @@ public final class SecondPassLoader: Sendable {
     /// The command stage's hook.
     public var secondPass: CommandStage.SecondPass {
         CommandStage.SecondPass(below: configuration.below, decide: { [self] samples, firstPass in decide(samples, firstPass: firstPass)?.verdict },
+                                prepare: { [self] samples in prepare(samples) }, abandon: { [self] in abandon() },
                                 idle: { [self] in unloadIfIdle() })
     }
 }

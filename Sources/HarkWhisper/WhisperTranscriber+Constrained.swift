@@ -33,9 +33,11 @@ extension WhisperTranscriber {
     /// `viability` accepts: a beam search of `beam` hypotheses in which a token may follow a hypothesis
     /// only if the text so far stays a prefix of a sentence, and end of text only after a complete one.
     /// Tokens are tried from the most likely down, so the search stays cheap: it looks at no more than
-    /// `candidates` tokens per hypothesis and step.
+    /// `candidates` tokens per hypothesis and step. `shouldStop` is asked before each step of the
+    /// search; when it says yes, the search ends and the result is nil (the caller no longer wants it).
     public func constrained(_ encoded: EncodedAudio, viability: (String) -> TextViability, beam: Int = 2,
-                            candidates: Int = 400, maxTokens: Int = 24, threads: Int = 1) -> Constrained {
+                            candidates: Int = 400, maxTokens: Int = 24, threads: Int = 1,
+                            shouldStop: () -> Bool) -> Constrained? {
         let free = greedy(encoded, threads: threads, maxTokens: maxTokens)
         let vocabulary = model.vocabulary
         struct Hypothesis {
@@ -56,6 +58,7 @@ extension WhisperTranscriber {
             return answer
         }
         for _ in 0..<maxTokens where !live.isEmpty {
+            if shouldStop() { return nil }
             // Every allowed continuation of every live hypothesis, best first.
             var next: [(from: Int, token: Int, score: Float)] = []
             for (index, hypothesis) in live.enumerated() {
@@ -98,6 +101,13 @@ extension WhisperTranscriber {
             return Constrained(text: nil, tokens: [], logProbability: -.infinity, free: free)
         }
         return Constrained(text: vocabulary.text(best.tokens), tokens: best.tokens, logProbability: best.score, free: free)
+    }
+
+    /// `constrained(_:viability:beam:candidates:maxTokens:threads:shouldStop:)` run to the end.
+    public func constrained(_ encoded: EncodedAudio, viability: (String) -> TextViability, beam: Int = 2,
+                            candidates: Int = 400, maxTokens: Int = 24, threads: Int = 1) -> Constrained {
+        constrained(encoded, viability: viability, beam: beam, candidates: candidates, maxTokens: maxTokens, threads: threads,
+                    shouldStop: { false })!
     }
 
     /// Whether a token's bytes hold a letter, a digit, "%" or any non-ASCII character (°, accented letters).

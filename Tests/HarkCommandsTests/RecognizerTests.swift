@@ -105,6 +105,44 @@ struct RecognizerTests {
         #expect(outputs.contains { if case let .command(actions, _) = $0 { actions == [Action(device: "kitchen_light", command: "turn_on")] } else { false } })
     }
 
+    @Test("Given a second pass that can start early, when the speaker pauses, then it gets the speech before the end of speech is decided: the same samples decide asks about if the first pass is unsure, abandoned if it is sure")
+    func secondPassStartsEarly() throws {
+        let samples = try readSamples(Self.demo)
+        for below in [Double.infinity, -.infinity] {
+            let stage = try stage()
+            // What happened, in order: ("prepare", samples, chunk), ("decide", samples, -1), ("abandon", [], -1).
+            let calls = Mutex<[(String, [Int16])]>([])
+            stage.secondPass = CommandStage.SecondPass(
+                below: below,
+                decide: { audio, _ in
+                    calls.withLock { $0.append(("decide", audio)) }
+                    return .init(command: "turn off the tv", heard: "turn off the tv")
+                },
+                prepare: { audio in calls.withLock { $0.append(("prepare", audio)) } },
+                abandon: { calls.withLock { $0.append(("abandon", [])) } })
+            var outputs: [CommandStage.Output] = []
+            var preparedBeforeEnd = false
+            feed(stage, samples, listenAt: 19) { produced, _ in
+                if outputs.isEmpty && produced.isEmpty && calls.withLock({ $0.contains { $0.0 == "prepare" } }) { preparedBeforeEnd = true }
+                outputs += produced
+            }
+            let seen = calls.withLock { $0 }
+            #expect(preparedBeforeEnd, "the speech was handed over while the capture waited out its hangover")
+            let prepared = seen.last { $0.0 == "prepare" }?.1 ?? []
+            // The command (about 1.2 s) with its lead-in and tail.
+            #expect(prepared.count > 16_000 && prepared.count < 40_000, "\(prepared.count) samples")
+            if below == .infinity {
+                #expect(seen.map(\.0).last == "decide")
+                #expect(seen.last?.1 == prepared, "decide asks about exactly the speech handed over early")
+                #expect(outputs.contains { if case let .command(actions, _) = $0 { actions == [Action(device: "living_room_tv", command: "turn_off")] } else { false } })
+            } else {
+                #expect(seen.map(\.0).last == "abandon")
+                #expect(!seen.contains { $0.0 == "decide" })
+                #expect(outputs.contains { if case let .command(actions, _) = $0 { actions == [Action(device: "kitchen_light", command: "turn_on")] } else { false } })
+            }
+        }
+    }
+
     @Test("Given a second pass with an idle hook, when audio passes with nobody speaking to stage 1, then the hook runs about once a second")
     func idleHook() throws {
         let stage = try stage()

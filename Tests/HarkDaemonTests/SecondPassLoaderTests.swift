@@ -1,0 +1,94 @@
+import HarkCommands
+import HarkDaemon
+import HarkDevices
+import HarkPower
+import HarkTestSupport
+import HarkWhisper
+import Logging
+import Synchronization
+import Testing
+
+/// The second pass as harkd runs it, with the real Whisper tiny.en: speech handed over early
+/// (`prepare`) is decoded on the loader's worker thread, and `decide` on the same speech takes that
+/// result rather than decoding again. Each decoding that runs to its end emits one `energy` event,
+/// which is how these tests count them.
+@Suite(.serialized) struct SecondPassLoaderTests {
+    /// "hey jarvis, set the kitchen fan to high" at 10 dB SNR, and a clean command by another voice.
+    static let noisy = Repo.root.appendingPathComponent("build/testdata/commands/ingrammar/piper_joe_46_snr10.wav").path
+    static let other = Repo.root.appendingPathComponent("build/testdata/commands/ingrammar/flite_kal_33_clean.wav").path
+
+    /// Decodings that ran to their end, counted from the energy events.
+    final class Counter: Sendable {
+        let value = Mutex(0)
+    }
+
+    struct Fixture {
+        let loader: SecondPassLoader
+        let direct: WhisperSecondPass
+        let analyses = Counter()
+
+        init() throws {
+            let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+            let catalog = try Catalog.load(path: Repo.root.appendingPathComponent("devices/demo-home.yaml").path)
+            var configuration = WhisperSecondPass.Configuration()
+            configuration.model = Repo.models + "/whisper-tiny.en"
+            let grammar = CommandGrammar(catalog: catalog)
+            let sink = try EventSink(destination: nil)
+            let analyses = self.analyses
+            sink.observe { event in
+                if case .energy(2, "second_pass", _, _) = event { analyses.value.withLock { $0 += 1 } }
+            }
+            let meter = PowerMeter(model: PowerModel(board: .generic), governor: .init(), gate: true, wakeWords: 1)
+            loader = try SecondPassLoader(configuration: configuration, grammar: grammar,
+                                          energy: StageTwoEnergy(meter: meter, sink: sink), logger: logger)
+            direct = WhisperSecondPass(transcriber: try WhisperTranscriber(directory: configuration.model), grammar: grammar,
+                                       configuration: configuration)
+        }
+
+        var count: Int { analyses.value.withLock { $0 } }
+    }
+
+    static func same(_ a: WhisperSecondPass.Decision?, _ b: WhisperSecondPass.Decision) -> Bool {
+        guard let a else { return false }
+        return a.verdict == b.verdict && a.constrained.text == b.constrained.text
+            && a.constrained.logProbability == b.constrained.logProbability && a.constrained.free.text == b.constrained.free.text
+    }
+
+    @Test("Given speech handed over early, when the first pass then asks about the same speech, then the verdict is the one decided afresh and Whisper ran once")
+    func earlyResultIsUsed() throws {
+        let f = try Fixture()
+        let speech = try readSamples(Self.noisy)
+        let expected = f.direct.decide(speech, firstPass: "set the kitchen fan to high")
+        f.loader.prepare(speech)
+        let decision = f.loader.decide(speech, firstPass: "set the kitchen fan to high")
+        #expect(Self.same(decision, expected), "\(String(describing: decision?.verdict)) vs \(expected.verdict)")
+        #expect(f.count == 1, "\(f.count) decodings")
+        // The verdict still depends on what the first pass would have given: the light half runs at decide.
+        let alone = f.direct.decide(speech, firstPass: nil)
+        f.loader.prepare(speech)
+        #expect(Self.same(f.loader.decide(speech, firstPass: nil), alone))
+        #expect(f.count == 2)
+    }
+
+    @Test("Given speech handed over early, when the first pass asks about other speech, then that speech is decided, not the early one")
+    func otherSpeechIsDecided() throws {
+        let f = try Fixture()
+        let early = try readSamples(Self.noisy), asked = try readSamples(Self.other)
+        let expected = f.direct.decide(asked, firstPass: nil)
+        f.loader.prepare(early)
+        #expect(Self.same(f.loader.decide(asked, firstPass: nil), expected))
+        // The asked speech was decoded; the early one at most once more (if it finished before it was abandoned).
+        #expect(f.count >= 1 && f.count <= 2, "\(f.count) decodings")
+    }
+
+    @Test("Given speech handed over early and then abandoned, when it is asked about after all, then it is decoded again and decided the same")
+    func abandonedThenAsked() throws {
+        let f = try Fixture()
+        let speech = try readSamples(Self.noisy)
+        let expected = f.direct.decide(speech, firstPass: nil)
+        f.loader.prepare(speech)
+        f.loader.abandon()
+        #expect(Self.same(f.loader.decide(speech, firstPass: nil), expected))
+        #expect(f.count >= 1 && f.count <= 2, "\(f.count) decodings")
+    }
+}
