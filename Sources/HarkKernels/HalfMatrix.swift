@@ -42,12 +42,18 @@ public struct HalfMatrix: Sendable {
     }
 
     /// The fast version of `referenceMultiply`: four rows share each load of x, two accumulators per
-    /// row, eight halves widened per step (F16C's vcvtph2ps on x86-64; elsewhere zero-extend, shift,
-    /// scale by 2^112, sign).
+    /// row, one register of halves widened per step (vcvtph2ps on x86-64: sixteen with AVX-512, eight
+    /// with F16C; elsewhere eight by zero-extend, shift, scale by 2^112, sign).
     public func multiply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rowRange: Range<Int>) {
         precondition(rowRange.lowerBound >= 0 && rowRange.upperBound <= rows, "HalfMatrix.multiply: rows \(rowRange) of \(rows)")
+        #if arch(x86_64) && HARK_X86_AVX512
+        typealias V = SIMD16<Float>
+        // AVX-512: sixteen halves per vcvtph2ps.
+        @inline(__always) func widen(_ p: UnsafePointer<UInt16>) -> V {
+            _mm512_cvtph_ps(_mm256_loadu_si256(UnsafeRawPointer(p).assumingMemoryBound(to: __m256i.self)))
+        }
+        #else
         typealias V = SIMD8<Float>
-        let k = columns, vectorEnd = k - k % 16
         @inline(__always) func widen(_ p: UnsafePointer<UInt16>) -> V {
             #if arch(x86_64) && HARK_X86_FMA
             // F16C (part of x86-64-v3): one vcvtph2ps for the seven integer steps below.
@@ -60,6 +66,9 @@ public struct HalfMatrix: Sendable {
             return unsafeBitCast(unsafeBitCast(magnitude, to: SIMD8<UInt32>.self) | ((wide & 0x8000) &<< 16), to: V.self)
             #endif
         }
+        #endif
+        let w = V.scalarCount
+        let k = columns, vectorEnd = k - k % (2 * w)
         @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
         bits.withUnsafeBufferPointer { a in
             let a = a.baseAddress!
@@ -71,12 +80,12 @@ public struct HalfMatrix: Sendable {
                 var s0 = V(), s1 = V(), s2 = V(), s3 = V(), t0 = V(), t1 = V(), t2 = V(), t3 = V()
                 var p = 0
                 while p < vectorEnd {
-                    let x0 = load(x + p), x1 = load(x + p + 8)
-                    s0 = s0.fusedAdding(widen(r0 + p), x0); t0 = t0.fusedAdding(widen(r0 + p + 8), x1)
-                    s1 = s1.fusedAdding(widen(r1 + p), x0); t1 = t1.fusedAdding(widen(r1 + p + 8), x1)
-                    s2 = s2.fusedAdding(widen(r2 + p), x0); t2 = t2.fusedAdding(widen(r2 + p + 8), x1)
-                    s3 = s3.fusedAdding(widen(r3 + p), x0); t3 = t3.fusedAdding(widen(r3 + p + 8), x1)
-                    p += 16
+                    let x0 = load(x + p), x1 = load(x + p + w)
+                    s0 = s0.fusedAdding(widen(r0 + p), x0); t0 = t0.fusedAdding(widen(r0 + p + w), x1)
+                    s1 = s1.fusedAdding(widen(r1 + p), x0); t1 = t1.fusedAdding(widen(r1 + p + w), x1)
+                    s2 = s2.fusedAdding(widen(r2 + p), x0); t2 = t2.fusedAdding(widen(r2 + p + w), x1)
+                    s3 = s3.fusedAdding(widen(r3 + p), x0); t3 = t3.fusedAdding(widen(r3 + p + w), x1)
+                    p += 2 * w
                 }
                 var sums = SIMD4<Float>((s0 + t0).sum(), (s1 + t1).sum(), (s2 + t2).sum(), (s3 + t3).sum())
                 while p < k {
