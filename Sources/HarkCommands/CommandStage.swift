@@ -93,6 +93,8 @@ public final class CommandStage {
     private var recognizing = false
     /// The part of `heard` last given to the second pass's `prepare`.
     private var prepared: Range<Int>?
+    /// The part of `heard` last considered for `prepare` (given or not).
+    private var considered: Range<Int>?
     /// Audio before the speech onset that the recognizer hears too (s).
     static let leadIn = 0.25
     /// The confidence of the last utterance (``Recognizer/Hypothesis/confidence``), for tuning and logs.
@@ -124,6 +126,7 @@ public final class CommandStage {
         heard.removeAll(keepingCapacity: true)
         recognizing = false
         prepared = nil
+        considered = nil
     }
 
     /// Takes the next chunk of 16 kHz audio starting at audio time `chunkStart`, with its active
@@ -228,13 +231,20 @@ public final class CommandStage {
     }
 
     /// While the capture waits out its hangover: once `heard` holds the speech through the little
-    /// after its last active frame that `conclude` gives the second pass, hand it over to start on.
-    /// If the speaker goes on, the speech grows and is handed over again when it next pauses.
+    /// after its last active frame that `conclude` gives the second pass, and the first pass's
+    /// partial result is unsure, hand the speech over to start on. (A sure partial result leaves
+    /// Whisper idle: most clean commands.) If the speaker goes on, the speech grows and is
+    /// considered again when they next pause.
     private func prepareSecondPass(_ capture: UtteranceCapture) {
-        guard let prepare = secondPass?.prepare, let start = capture.speechStart, let end = capture.lastActiveEnd,
+        guard let secondPass, let prepare = secondPass.prepare, let start = capture.speechStart, let end = capture.lastActiveEnd,
               heard.count >= speechEnd(end: end, began: capture.began) else { return }
         let range = speech(start: start, end: end, began: capture.began)
-        guard range != prepared, !range.isEmpty else { return }
+        guard range != considered, !range.isEmpty else { return }
+        considered = range
+        guard (recognizer.provisional().confidence ?? -.infinity) < secondPass.below else {
+            abandonSecondPass()
+            return
+        }
         prepared = range
         prepare(Array(heard[range]))
     }

@@ -164,6 +164,15 @@ public final class Recognizer {
         for decoder in decoders { ps_process_raw(decoder, samples.baseAddress, samples.count, 0, 0) }
     }
 
+    /// The best path so far, without ending the utterance (PocketSphinx's partial result): what
+    /// `finish` would say if the audio stopped here, short of the frames it still holds back.
+    public func provisional() -> Hypothesis {
+        guard inUtterance else { return Hypothesis(text: "", acoustic: 0, loopAcoustic: nil, frames: 0) }
+        var score: Int32 = 0
+        let text = ps_get_hyp(decoder, &score).map { String(cString: $0) } ?? ""
+        return Hypothesis(text: text, acoustic: Self.acoustic(decoder), loopAcoustic: loop.map(Self.acoustic), frames: Int(ps_get_n_frames(decoder)))
+    }
+
     /// Ends the utterance and returns the best path.
     public func finish() -> Hypothesis {
         guard inUtterance else { return Hypothesis(text: "", acoustic: 0, loopAcoustic: nil, frames: 0) }
