@@ -116,8 +116,8 @@ public struct WhisperSecondPass: Sendable {
 /// a quarter second into the silence after the last word), and a worker thread decodes it while
 /// the capture waits out the rest of its hangover to be sure the speaker has finished. When the
 /// first pass then turns out unsure, `decide` on the same speech waits for that result instead of
-/// starting; when it is sure, or the speaker goes on, the early work is abandoned (its search stops
-/// at the next token).
+/// starting; when it is sure, or the speaker goes on, the early work is abandoned (decoding stops
+/// at the next token; an encoder pass under way runs to its end).
 public final class SecondPassLoader: Sendable {
     public let configuration: WhisperSecondPass.Configuration
     let grammar: CommandGrammar

@@ -33,12 +33,13 @@ extension WhisperTranscriber {
     /// `viability` accepts: a beam search of `beam` hypotheses in which a token may follow a hypothesis
     /// only if the text so far stays a prefix of a sentence, and end of text only after a complete one.
     /// Tokens are tried from the most likely down, so the search stays cheap: it looks at no more than
-    /// `candidates` tokens per hypothesis and step. `shouldStop` is asked before each step of the
-    /// search; when it says yes, the search ends and the result is nil (the caller no longer wants it).
+    /// `candidates` tokens per hypothesis and step. `shouldStop` is asked before each step of both
+    /// decodings; when it says yes, decoding ends and the result is nil (the caller no longer wants it).
     public func constrained(_ encoded: EncodedAudio, viability: (String) -> TextViability, beam: Int = 2,
                             candidates: Int = 400, maxTokens: Int = 24, threads: Int = 1,
                             shouldStop: () -> Bool) -> Constrained? {
-        let free = greedy(encoded, threads: threads, maxTokens: maxTokens)
+        let free = greedy(encoded, threads: threads, maxTokens: maxTokens, shouldStop: shouldStop)
+        if shouldStop() { return nil }
         let vocabulary = model.vocabulary
         struct Hypothesis {
             var decoding: Decoding

@@ -128,8 +128,10 @@ public struct WhisperTranscriber: Sendable {
     }
 
     /// Greedy decoding of one encoded window (see the type's comment for the rules).
-    /// At most `maxTokens` tokens (the model's text context by default).
-    public func greedy(_ encoded: EncodedAudio, threads: Int = 1, maxTokens: Int? = nil) -> Transcript {
+    /// At most `maxTokens` tokens (the model's text context by default); when `shouldStop` says yes
+    /// before a step, the transcript so far.
+    public func greedy(_ encoded: EncodedAudio, threads: Int = 1, maxTokens: Int? = nil,
+                       shouldStop: () -> Bool = { false }) -> Transcript {
         let vocabulary = model.vocabulary
         var decoder = Decoding(model: model, encoded: encoded, threads: threads)
         var tokens: [Int] = []
@@ -140,7 +142,7 @@ public struct WhisperTranscriber: Sendable {
         decoder.feed([vocabulary.startOfTranscript], suppress: false)
         let noSpeech = expf(decoder.logits[vocabulary.noSpeech] - decoder.logSumExp())
         decoder.feed(Array(vocabulary.prompt.dropFirst()))
-        while tokens.count < limit {
+        while tokens.count < limit && !shouldStop() {
             let first = tokens.isEmpty
             let (best, logProbability) = decoder.best(suppressBegin: first)
             logProbabilities.append(logProbability)
@@ -228,7 +230,8 @@ struct Decoding {
         logits.withUnsafeBufferPointer { l in
             let top = VectorMath.maximum(l.baseAddress!, count: l.count)
             var sum = VectorMath.sumOfExponentials(l.baseAddress!, count: l.count, shift: top)
-            for id in excluding where l[id] > -.infinity { sum -= expf(l[id] - top) }
+            // The same exponential as the sum's, so an excluded term leaves no residue.
+            for id in excluding where l[id] > -.infinity { sum -= VectorMath.sumOfExponentials(l.baseAddress! + id, count: 1, shift: top) }
             return top + logf(max(sum, .leastNormalMagnitude))
         }
     }

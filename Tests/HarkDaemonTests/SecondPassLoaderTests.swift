@@ -10,14 +10,14 @@ import Testing
 
 /// The second pass as harkd runs it, with the real Whisper tiny.en: speech handed over early
 /// (`prepare`) is decoded on the loader's worker thread, and `decide` on the same speech takes that
-/// result rather than decoding again. Each decoding that runs to its end emits one `energy` event,
-/// which is how these tests count them.
+/// result rather than decoding again. Each analysis that starts emits one `energy` event when it
+/// ends or is stopped (its CPU was spent either way), which is how these tests count them.
 @Suite(.serialized) struct SecondPassLoaderTests {
     /// "hey jarvis, set the kitchen fan to high" at 10 dB SNR, and a clean command by another voice.
     static let noisy = Repo.root.appendingPathComponent("build/testdata/commands/ingrammar/piper_joe_46_snr10.wav").path
     static let other = Repo.root.appendingPathComponent("build/testdata/commands/ingrammar/flite_kal_33_clean.wav").path
 
-    /// Decodings that ran to their end, counted from the energy events.
+    /// Analyses run (to their end or stopped), counted from the energy events.
     final class Counter: Sendable {
         let value = Mutex(0)
     }
