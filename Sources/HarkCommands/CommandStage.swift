@@ -91,8 +91,8 @@ public final class CommandStage {
     private var idleSamples = 0
     /// Whether the recognizer is decoding the current utterance (from its speech onset on).
     private var recognizing = false
-    /// The part of `heard` last given to the second pass's `prepare`.
-    private var prepared: Range<Int>?
+    /// Whether the second pass's `prepare` has speech it was not told to drop yet.
+    private var handedOver = false
     /// The part of `heard` last considered for `prepare` (given or not).
     private var considered: Range<Int>?
     /// Audio before the speech onset that the recognizer hears too (s).
@@ -125,7 +125,7 @@ public final class CommandStage {
         capture = UtteranceCapture(configuration: configuration.capture, began: time)
         heard.removeAll(keepingCapacity: true)
         recognizing = false
-        prepared = nil
+        handedOver = false
         considered = nil
     }
 
@@ -197,7 +197,7 @@ public final class CommandStage {
         lastFirstPass = words
         if let secondPass, confidence < secondPass.below {
             let firstPass = confident && grammar.parse(words) != nil ? words : nil
-            prepared = nil
+            handedOver = false
             if let verdict = secondPass.decide(Array(heard[speech(start: start, end: end, began: began)]), firstPass) {
                 lastUsedSecondPass = true
                 words = verdict.command ?? verdict.heard
@@ -245,13 +245,13 @@ public final class CommandStage {
             abandonSecondPass()
             return
         }
-        prepared = range
+        handedOver = true
         prepare(Array(heard[range]))
     }
 
     private func abandonSecondPass() {
-        guard prepared != nil else { return }
-        prepared = nil
+        guard handedOver else { return }
+        handedOver = false
         secondPass?.abandon?()
     }
 

@@ -168,9 +168,7 @@ public final class Recognizer {
     /// `finish` would say if the audio stopped here, short of the frames it still holds back.
     public func provisional() -> Hypothesis {
         guard inUtterance else { return Hypothesis(text: "", acoustic: 0, loopAcoustic: nil, frames: 0) }
-        var score: Int32 = 0
-        let text = ps_get_hyp(decoder, &score).map { String(cString: $0) } ?? ""
-        return Hypothesis(text: text, acoustic: Self.acoustic(decoder), loopAcoustic: loop.map(Self.acoustic), frames: Int(ps_get_n_frames(decoder)))
+        return bestPath()
     }
 
     /// Ends the utterance and returns the best path.
@@ -178,6 +176,11 @@ public final class Recognizer {
         guard inUtterance else { return Hypothesis(text: "", acoustic: 0, loopAcoustic: nil, frames: 0) }
         for decoder in decoders { ps_end_utt(decoder) }
         inUtterance = false
+        return bestPath()
+    }
+
+    /// The decoders' best paths as they stand.
+    private func bestPath() -> Hypothesis {
         var score: Int32 = 0
         let text = ps_get_hyp(decoder, &score).map { String(cString: $0) } ?? ""
         return Hypothesis(text: text, acoustic: Self.acoustic(decoder), loopAcoustic: loop.map(Self.acoustic), frames: Int(ps_get_n_frames(decoder)))

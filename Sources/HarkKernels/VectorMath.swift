@@ -64,6 +64,9 @@ public enum VectorMath {
         return x * p / q
     }
 
+    /// e^x of one float, computed as the lanes are (so it agrees with them to the bit).
+    public static func exp(_ x: Float) -> Float { exp(Lane(repeating: x))[0] }
+
     /// e^x for each of `count` floats in place (the tail through a zero-padded lane).
     public static func exp(_ x: UnsafeMutablePointer<Float>, count: Int) {
         map(x, count: count, exp)
@@ -104,14 +107,13 @@ public enum VectorMath {
             sum += e
             i += w
         }
-        var total = sum.sum()
         if i < count {
-            var tail = Lane()
-            for j in 0..<(count - i) { tail[j] = x[i + j] }
-            let e = exp(b.fusedAdding(s, tail))
-            for j in 0..<(count - i) { x[i + j] = e[j]; total += e[j] }
+            // Past the tail, lanes are 0 and their exponentials stay out of the sum.
+            let e = exp(b.fusedAdding(s, loadTail(x + i, count - i))).replacing(with: 0, where: tailMask(count - i) .== 0)
+            storeTail(e, x + i, count - i)
+            sum += e
         }
-        return total
+        return sum.sum()
     }
 
     /// Σ e^(x[i] − shift) over `count` floats, without changing them. −∞ terms count as e^−87.3 ≈ 1e−38
@@ -122,14 +124,8 @@ public enum VectorMath {
         var sum = Lane()
         var i = 0
         while i + w <= count { sum += exp(load(x + i) + b); i += w }
-        var total = sum.sum()
-        if i < count {
-            var tail = Lane()
-            for j in 0..<(count - i) { tail[j] = x[i + j] }
-            let e = exp(tail + b)
-            for j in 0..<(count - i) { total += e[j] }
-        }
-        return total
+        if i < count { sum += exp(loadTail(x + i, count - i) + b).replacing(with: 0, where: tailMask(count - i) .== 0) }
+        return sum.sum()
     }
 
     /// softmax(scale · x) of `count` ≥ 1 floats in place; the row sums to 1.
@@ -172,12 +168,32 @@ public enum VectorMath {
         let w = Lane.scalarCount
         var i = 0
         while i + w <= count { store(f(load(x + i)), x + i); i += w }
-        if i < count {
-            var tail = Lane()
-            for j in 0..<(count - i) { tail[j] = x[i + j] }
-            let y = f(tail)
-            for j in 0..<(count - i) { x[i + j] = y[j] }
-        }
+        if i < count { storeTail(f(loadTail(x + i, count - i)), x + i, count - i) }
+    }
+
+    /// The first `n` < Lane.scalarCount floats at p in a lane, the rest 0.
+    @inline(__always)
+    static func loadTail(_ p: UnsafePointer<Float>, _ n: Int) -> Lane {
+        var v = Lane()
+        for j in 0..<n { v[j] = p[j] }
+        return v
+    }
+
+    @inline(__always)
+    static func loadTail(_ p: UnsafeMutablePointer<Float>, _ n: Int) -> Lane { loadTail(UnsafePointer(p), n) }
+
+    /// Stores the first `n` lanes of v at p.
+    @inline(__always)
+    static func storeTail(_ v: Lane, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        for j in 0..<n { p[j] = v[j] }
+    }
+
+    /// 1 in the first `n` lanes, 0 in the rest.
+    @inline(__always)
+    static func tailMask(_ n: Int) -> Lane {
+        var m = Lane()
+        for j in 0..<n { m[j] = 1 }
+        return m
     }
 
     @inline(__always)

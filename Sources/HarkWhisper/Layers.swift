@@ -141,16 +141,6 @@ struct LayerNorm: Sendable {
     }
 }
 
-/// GELU with the error function (Whisper's `nn.GELU()`; CTranslate2 activation 3), in place.
-func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
-    VectorMath.gelu(x, count: count)
-}
-
-/// Softmax of one row in place; the row sums to 1.
-func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
-    VectorMath.softmax(x, count: count)
-}
-
 /// Runs `body` on `threads` contiguous parts of 0..<count (part boundaries on multiples of `align`),
 /// the calling thread taking one; one thread runs the whole range inline.
 func parallel(threads: Int, count: Int, align: Int = 1, _ body: (Range<Int>) -> Void) {

@@ -118,7 +118,7 @@ extension WhisperModel {
 
             layer.ffnNorm.apply(x, rows: 1, into: n)
             layer.ffn1.apply(n, into: scratch.inner, threads: threads, scratch: r)
-            gelu(scratch.inner, count: 4 * d)
+            VectorMath.gelu(scratch.inner, count: 4 * d)
             layer.ffn2.apply(scratch.inner, into: x, threads: threads, residual: true, scratch: r)
         }
         cache.advance()
@@ -136,7 +136,7 @@ extension WhisperModel {
                         count: Int, scale: Float, scores: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
         scores.update(repeating: 0, count: count)
         for c in 0..<64 { VectorMath.addProduct(scores, query[c] * scale, keysT + c * ldk, count: count) }
-        softmax(scores, count: count)
+        VectorMath.softmax(scores, count: count)
         out.update(repeating: 0, count: 64)
         for t in 0..<count { VectorMath.addProduct(out, scores[t], values + t * ldv, count: 64) }
     }

@@ -34,7 +34,7 @@ extension WhisperModel {
         cols1.withUnsafeBufferPointer { x in
             hidden.withUnsafeMutableBufferPointer { y in
                 conv1.apply(x.baseAddress!, ldx: mels * 3, rows: frames, into: y.baseAddress!, ldy: d, threads: threads)
-                gelu(y.baseAddress!, count: frames * d)
+                VectorMath.gelu(y.baseAddress!, count: frames * d)
             }
         }
         // conv2 (k 3, stride 2, pad 1): column c·3 + j of row t is hidden[2t + j − 1][c].
@@ -49,7 +49,7 @@ extension WhisperModel {
         cols2.withUnsafeBufferPointer { c in
             x.withUnsafeMutableBufferPointer { y in
                 conv2.apply(c.baseAddress!, ldx: d * 3, rows: positions, into: y.baseAddress!, ldy: d, threads: threads)
-                gelu(y.baseAddress!, count: positions * d)
+                VectorMath.gelu(y.baseAddress!, count: positions * d)
             }
         }
         for i in 0..<(positions * d) { x[i] += encoderPositions[i] }
@@ -73,7 +73,7 @@ extension WhisperModel {
                                 layer.attentionOut.apply(a.baseAddress!, ldx: d, rows: positions, into: x, ldy: d, threads: threads, residual: true)
                                 layer.ffnNorm.apply(x, rows: positions, into: n)
                                 layer.ffn1.apply(n, ldx: d, rows: positions, into: f.baseAddress!, ldy: 4 * d, threads: threads)
-                                gelu(f.baseAddress!, count: positions * 4 * d)
+                                VectorMath.gelu(f.baseAddress!, count: positions * 4 * d)
                                 layer.ffn2.apply(f.baseAddress!, ldx: 4 * d, rows: positions, into: x, ldy: d, threads: threads, residual: true)
                             }
                         }

@@ -231,7 +231,7 @@ struct Decoding {
             let top = VectorMath.maximum(l.baseAddress!, count: l.count)
             var sum = VectorMath.sumOfExponentials(l.baseAddress!, count: l.count, shift: top)
             // The same exponential as the sum's, so an excluded term leaves no residue.
-            for id in excluding where l[id] > -.infinity { sum -= VectorMath.sumOfExponentials(l.baseAddress! + id, count: 1, shift: top) }
+            for id in excluding where l[id] > -.infinity { sum -= VectorMath.exp(l[id] - top) }
             return top + logf(max(sum, .leastNormalMagnitude))
         }
     }
