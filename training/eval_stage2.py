@@ -1,18 +1,21 @@
 #!/usr/bin/env python3
-"""Score stage-2 action models on ../shared/eval/stage2-dev.jsonl with llama.cpp (issue 9).
+"""Score stage-2 action models on ../shared/eval/stage2-dev.jsonl (issue 9), with Hark's engine or
+llama.cpp.
 
 For every request: the prompt of training/prompt.py over the demo home (no state), greedy decoding
-by llama.cpp (llama-cpp-python), constrained by default to the catalog's GBNF grammar
-(prompt.grammar: valid JSON, only the catalog's devices, their type's commands, typed arguments),
-up to the end of the JSON line. The item passes when the predicted action *set* equals one of its
-`expect` alternatives (`[]`: nothing should happen).
+up to the end of the JSON line, constrained by default to the catalog (only its devices, their
+type's commands, typed arguments). --engine hark (the default) runs Hark's stage-2 worker
+(.build/release/hark-stage2) over the frames harkd uses, with its ActionGrammar (prompt.grammar_spec);
+--engine llama.cpp runs llama-cpp-python with the GBNF grammar of prompt.grammar. The item passes
+when the predicted action *set* equals one of its `expect` alternatives (`[]`: nothing should
+happen).
 
 Categories are inferred from each item (first that applies): out-of-scope (expects []), timers
 (start_timer / cancel_timer), room/all ("all", "every", "everything", "except", or the lights of a
 room named by the room), multi (two or more actions), numbers (an argument), single (the rest).
 
 Usage (the llama.cpp venv):
-  .venv/bin/python training/eval_stage2.py --int4 M-q4_0.gguf --full M-f16.gguf [--no-grammar]
+  .venv/bin/python training/eval_stage2.py --int4 M-q4_0.gguf --full M-f16.gguf [--no-grammar] [--engine llama.cpp]
   .venv/bin/python training/eval_stage2.py --held build/stage2-data --limit 200 --int4 ...
 Ends with `dev_exact_int4_pct: N` and `dev_exact_full_pct: N` (for --held: held_exact_..._pct).
 """
@@ -20,6 +23,8 @@ import argparse
 import json
 import os
 import re
+import socket
+import subprocess
 import sys
 import time
 
@@ -85,8 +90,73 @@ class Runner:
         return prompt.parse_actions(raw), raw
 
 
-def score(path, items, threads, use_grammar, log):
-    r = Runner(path, threads, use_grammar)
+class HarkRunner:
+    """The same requests through Hark's own engine: the stage-2 worker harkd starts (hark-stage2,
+    built by `swift build`), spoken to over its frames (HarkStage2.Stage2Frame: 4-byte little-endian
+    length, kind 1, a JSON message) exactly as harkd does: `prime` with the catalog prefix, then one
+    `generate` per request with the catalog's ActionGrammar spec (prompt.grammar_spec)."""
+
+    def __init__(self, path, threads, use_grammar):
+        exe = os.path.join(ROOT, ".build", "release", "hark-stage2")
+        if not os.access(exe, os.X_OK):
+            sys.exit(f"eval_stage2: {exe} is missing; build it with: swift build -c release --product hark-stage2")
+        ours, theirs = socket.socketpair()  # the worker's stdin is also its stdout, as harkd gives it
+        self.p = subprocess.Popen([exe, "--llm", path, "--threads", str(threads), "--context", "1024"],
+                                  stdin=theirs, stdout=theirs)
+        theirs.close()
+        self.io = ours.makefile("rwb")
+        self.use_grammar = use_grammar
+        self.next_id = 0
+        ready = self.read()
+        if ready.get("op") != "ready":
+            sys.exit(f"eval_stage2: hark-stage2 did not start: {ready}")
+        self.rss_mb = None
+        self.primed = None
+
+    def send(self, msg):
+        body = json.dumps(msg).encode()
+        self.io.write(len(body).to_bytes(4, "little") + b"\x01" + body)
+        self.io.flush()
+
+    def read(self):
+        head = self.io.read(5)
+        if len(head) < 5:
+            sys.exit(f"eval_stage2: hark-stage2 ended (exit {self.p.wait()})")
+        n, kind = int.from_bytes(head[:4], "little"), head[4]
+        body = self.io.read(n)
+        if kind != 1:
+            sys.exit(f"eval_stage2: hark-stage2 sent a frame of kind {kind}")
+        return json.loads(body)
+
+    def request(self, msg):
+        self.next_id += 1
+        self.send(dict(msg, id=self.next_id))
+        answer = self.read()
+        if answer.get("op") == "error":
+            sys.exit(f"eval_stage2: hark-stage2: {answer.get('message')}")
+        return answer
+
+    def actions(self, cat, text, state=None):
+        cat_text = prompt.render_catalog(cat)
+        if self.primed != cat_text:
+            self.request({"op": "prime", "prompt": prompt.prefix_of(cat_text)})
+            self.primed = cat_text
+        msg = {"op": "generate", "prompt": prompt.build_prompt(cat_text, text, prompt.render_state(state)),
+               "max_tokens": 160, "stop": ["\n"]}
+        if self.use_grammar:
+            msg["grammar"] = prompt.grammar_spec(cat)
+        raw = self.request(msg).get("text", "")
+        return prompt.parse_actions(raw), raw
+
+    def close(self):
+        with open(f"/proc/{self.p.pid}/status") as f:  # the worker's peak resident memory, all requests done
+            self.rss_mb = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024
+        self.send({"op": "quit", "id": 0})
+        self.p.wait(timeout=30)
+
+
+def score(path, items, threads, use_grammar, log, engine="llama.cpp"):
+    r = (HarkRunner if engine == "hark" else Runner)(path, threads, use_grammar)
     per = {c: [0, 0] for c in CATEGORIES}
     ok_total = 0
     t0 = time.time()
@@ -99,10 +169,12 @@ def score(path, items, threads, use_grammar, log):
         per[c][1] += 1
         ok_total += ok
         if not ok:
-            log.write(json.dumps({"model": os.path.basename(path), "text": it["text"], "got": raw,
+            log.write(json.dumps({"model": os.path.basename(path), "engine": engine, "text": it["text"], "got": raw,
                                   "expect": it["expect"][0]}) + "\n")
     el = time.time() - t0
-    return ok_total, per, el
+    if hasattr(r, "close"):
+        r.close()
+    return ok_total, per, el, getattr(r, "rss_mb", None)
 
 
 DEMO = None
@@ -118,6 +190,9 @@ def main():
     ap.add_argument("--limit", type=int, default=200)
     ap.add_argument("--catalog", default=os.path.join(ROOT, "devices", "demo-home.yaml"))
     ap.add_argument("--no-grammar", action="store_true")
+    ap.add_argument("--engine", choices=["hark", "llama.cpp"], default="hark",
+                    help="hark: Hark's stage-2 worker (.build/release/hark-stage2, its ActionGrammar); "
+                         "llama.cpp: llama-cpp-python with prompt.grammar's GBNF")
     ap.add_argument("--threads", type=int, default=1,
                     help="llama.cpp threads (1: its spinning barriers collapse when the cores are shared)")
     ap.add_argument("--log", default=os.path.join(ROOT, "build", "stage2", "eval-failures.jsonl"))
@@ -131,9 +206,10 @@ def main():
         for label, path in (("int4", a.int4), ("full", a.full)):
             if path is None:
                 continue
-            ok, per, el = score(path, items, a.threads, not a.no_grammar, log)
+            ok, per, el, rss = score(path, items, a.threads, not a.no_grammar, log, a.engine)
             results[label] = (ok, per)
-            print(f"{label}: {os.path.basename(path)} ({os.path.getsize(path) / 1e6:.1f} MB): {ok}/{len(items)} exact "
+            loaded = f", worker's peak resident {rss:.0f} MiB" if rss else ""
+            print(f"{label}: {os.path.basename(path)} ({os.path.getsize(path) / 1e6:.1f} MB{loaded}): {ok}/{len(items)} exact "
                   f"in {el:.0f} s ({el / len(items):.2f} s per request)", flush=True)
     labels = list(results)
     print(f"\n{'category':14s} {'n':>4s} " + " ".join(f"{x:>7s}" for x in labels))
@@ -141,7 +217,7 @@ def main():
         n = results["int4"][1][c][1]
         if n:
             print(f"{c:14s} {n:4d} " + " ".join(f"{100 * results[x][1][c][0] / n:6.1f}%" for x in labels))
-    print(f"(failures: {a.log}; grammar {'off' if a.no_grammar else 'on'})")
+    print(f"(engine {a.engine}; failures: {a.log}; grammar {'off' if a.no_grammar else 'on'})")
     for label in labels:
         print(f"{name}_exact_{label}_pct: {100 * results[label][0] / len(items):.1f}")
 

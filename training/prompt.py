@@ -213,6 +213,25 @@ def grammar(cat):
     return "\n".join(head + rules) + "\n"
 
 
+def grammar_spec(cat, max_actions=8):
+    """The same constraint as `grammar`, in the form Hark's stage-2 worker takes it (HarkStage2's
+    ActionGrammar.Spec, as harkd's Stage2Prompt builds it from the catalog): the devices, each with
+    its commands and their argument kind, thermostats with their range; at most max_actions actions
+    (harkd's stage2.max_actions default)."""
+    devices = []
+    for dev_id, d in cat["devices"].items():
+        cmds = []
+        for c in commands_of(d):
+            cmd = {"name": c}
+            if c in ARGS:
+                cmd["argument"] = ARGS[c]
+            if ARGS.get(c) == "celsius":
+                cmd["minimum"], cmd["maximum"] = celsius_limits(d)
+            cmds.append(cmd)
+        devices.append({"id": dev_id, "commands": cmds})
+    return {"devices": devices, "maxActions": max_actions}
+
+
 def action_key(a):
     """Hashable form of one action, for set comparison (numbers compared as numbers)."""
     args = tuple(sorted((k, float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)

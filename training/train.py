@@ -20,6 +20,7 @@ Usage: python training/train.py [--minutes 8] [--batch 16] [--rank 16] [--lr 5e-
 """
 import argparse
 import json
+import math
 import os
 import random
 import sys
@@ -85,7 +86,10 @@ def main():
     ap.add_argument("--upcycle", default=os.path.join(ROOT, "build", "stage2", "upcycle.npz"))
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "stage2", "delta.npz"))
     ap.add_argument("--steps", type=int, default=100000)
-    ap.add_argument("--minutes", type=float, default=8.0)
+    ap.add_argument("--minutes", type=float, default=8.0,
+                    help="stop after this long; 0: run --steps exactly, with the schedule over steps (reproducible)")
+    ap.add_argument("--stop-at", type=int, default=None,
+                    help="end after this step while the schedule still runs over --steps (to end one phase early, reproducibly)")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--rank", type=int, default=16)
     ap.add_argument("--alpha", type=float, default=32)
@@ -100,7 +104,12 @@ def main():
     ap.add_argument("--limit", type=int, default=None, help="read only this many training examples")
     ap.add_argument("--qat", action="store_true",
                     help="train against the Q4_0 round trip of every matrix (straight-through), as the INT4 file holds them")
-    ap.add_argument("--resume", help="a delta to continue from (use another --seed for each chunk)")
+    ap.add_argument("--resume", help="a delta to continue from (use another --seed for each chunk); its unit "
+                    "order, routers and configuration are used, so --upcycle is not read")
+    ap.add_argument("--decay", type=float, default=0.1,
+                    help="cosine decay of the learning rate over --minutes (or --steps) down to this fraction (1: constant)")
+    ap.add_argument("--save-every", type=float, default=10.0,
+                    help="minutes between writes of the delta while training (a cut-off run keeps its progress)")
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -109,9 +118,12 @@ def main():
 
     t0 = time.time()
     hp, w = smollm.load(data.SMOL)
-    u = np.load(a.upcycle)
+    u = np.load(a.resume or a.upcycle)
     up = {"perm": u["perm"].astype(np.int64), "router": u["router"], "shared_gate": u["shared_gate"]}
-    cfg = dict(json.loads(str(u["cfg"])), lora_rank=a.rank, lora_alpha=a.alpha, qat=a.qat)
+    cfg = json.loads(str(u["cfg"]))
+    if a.resume:  # the delta's LoRA shape wins over --rank/--alpha
+        a.rank, a.alpha = cfg["lora_rank"], cfg["lora_alpha"]
+    cfg = dict(cfg, lora_rank=a.rank, lora_alpha=a.alpha, qat=a.qat)
     model = ActionModel(cfg, apply(hp, w, up))
     del w
     if a.resume:
@@ -133,12 +145,16 @@ def main():
     print(f"train: {len(train)} examples in {len(keys)} homes; {n_train / 1e6:.2f} M trainable parameters "
           f"(LoRA rank {a.rank}); ready in {time.time() - t0:.0f} s", flush=True)
 
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     model.train()
     t_start = time.time()
     tokens = examples = 0
     window = []
+    last_save = t_start
+    step = 0
     for step in range(1, a.steps + 1):
-        lr = a.lr * min(1.0, step / a.warmup)
+        frac = step / a.steps if a.minutes <= 0 else min(1.0, (time.time() - t_start) / (a.minutes * 60))
+        lr = a.lr * min(1.0, step / a.warmup) * (a.decay + (1 - a.decay) * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
         k = random.choices(keys, weights)[0]
@@ -167,14 +183,18 @@ def main():
             print(f"step {step:5d}  loss {np.mean(window):.4f}  balance {float(bal.detach()) / len(stats):.3f}  "
                   f"lr {lr:.1e}  {tokens / el:6.0f} tok/s  {examples / el:5.2f} ex/s  {el:6.0f} s", flush=True)
             window = []
-        if el > a.minutes * 60:
+        if 0 < a.minutes * 60 < el or step == a.stop_at:
             break
-    el = time.time() - t_start
-    print(f"train: {step} steps, {examples} examples, {tokens} tokens in {el:.0f} s: "
-          f"{tokens / el:.0f} tokens/s forward+backward, {examples / el:.2f} examples/s", flush=True)
-    os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    save_delta(model, cfg, up, a.out)
-    print(f"train: delta -> {a.out} ({os.path.getsize(a.out) / 1e6:.1f} MB)")
+        if time.time() - last_save > a.save_every * 60:
+            save_delta(model, cfg, up, a.out)
+            last_save = time.time()
+            print(f"step {step:5d}  delta -> {a.out}", flush=True)
+    if step:  # --steps 0 only scores --resume's delta (with --qat: as the Q4_0 file will hold it)
+        el = time.time() - t_start
+        print(f"train: {step} steps, {examples} examples, {tokens} tokens in {el:.0f} s: "
+              f"{tokens / el:.0f} tokens/s forward+backward, {examples / el:.2f} examples/s", flush=True)
+        save_delta(model, cfg, up, a.out)
+        print(f"train: delta -> {a.out} ({os.path.getsize(a.out) / 1e6:.1f} MB)")
     if a.eval:
         model.eval()
         held = data.load(tok, homes, os.path.join(a.data, "held.jsonl"), a.eval)
