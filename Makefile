@@ -11,7 +11,8 @@
 #                    make bench-power: the always-on stage's estimated milliwatts on each board;
 #                    make bench-stage2: free-form requests end to end, warm/cold/say latency and accuracy)
 #   make stage2-prompt-fixtures  re-capture training/prompt.py's prompts and answer lines for
-#                    harkd's stage-2 prompt tests (committed; .venv)
+#                    harkd's stage-2 prompt tests, and the held-out requests its test of the trained
+#                    model says (committed; .venv)
 #   make gguf-fixtures      re-write the GGUF test fixtures with gguf-py (committed; needs the
 #                    gguf package in the venv, tools/requirements-llm.txt)
 #   make whisper-fixtures   re-capture the faster-whisper reference (committed; needs the
@@ -24,10 +25,11 @@
 #   make tiny-moe-fixtures  re-write the tiny MoE models (one per architecture) and the SentencePiece
 #                    vocabulary with their transformers / llama.cpp references (committed; needs the
 #                    5.4 GB torch venv, .venv-torch, and the llama.cpp venv)
-#   make model       the default stage-2 model (issue 9): SmolLM2 from PyPI (models/) + the trained
-#                    delta in training/ -> build/stage2/hark-moe-q4_0.gguf, SHA-256 checked, copied
-#                    to models/hark-moe-q4_0.gguf (harkd's stage 2 default)
+#   make model       the default stage-2 model (issue 9; make run builds it): SmolLM2 from PyPI
+#                    (models/) + the trained delta in training/ -> build/stage2/hark-moe-q4_0.gguf,
+#                    SHA-256 checked, copied to models/hark-moe-q4_0.gguf (harkd's stage 2 default)
 #                    (llama.cpp venv; no torch). make eval-stage2 scores it and its F16 on the dev set
+#                    with Hark's engine
 #   make install     harkd, harkctl, the systemd units, sysusers file, config, demo catalog and models
 #                    under $(DESTDIR)$(PREFIX) and $(DESTDIR)/etc; make uninstall removes them
 
@@ -59,7 +61,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: model eval-stage2 stage2-prompt-fixtures run test deps models build venv venv-whisper venv-llm venv-torch llm-fixtures tiny-moe-fixtures bench-llm test-data command-audio bench-audio demo bench bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper bench-power bench-stage2 fixtures gguf-fixtures whisper-fixtures clean install install-files uninstall
 
-run: deps models build demo-audio demo
+run: deps models build model demo-audio demo
 
 # Suites that measure time (timeouts, timers, a broker restart, kill -9) run after the others. Swift
 # Testing runs synchronous tests on the cooperative thread pool, and on a 2-core machine the CPU-bound
@@ -81,8 +83,9 @@ TIMED_SUITES := FeedbackTests|ExecTransportTests|HomeAssistantTransportTests|Spe
 LOAD_SUITES := ControlFloodTests
 
 # Every group runs, even after one failed; tools/test-groups.sh ends with a summary of the failures.
-# venv-llm: Stage2RemoteTests runs llama-cpp-python's OpenAI-compatible server.
-test: deps models venv venv-llm test-data command-audio bench-audio
+# venv-llm: Stage2RemoteTests runs llama-cpp-python's OpenAI-compatible server; model: Stage2SayTests says
+# held-out requests to harkd with the trained default model.
+test: deps models venv venv-llm model test-data command-audio bench-audio
 	$(SWIFT) build $(SWIFT_FLAGS) --build-tests
 	tools/test-groups.sh "$(SWIFT)" "$(SWIFT_FLAGS)" \
 		"fast=--skip $(TIMED_SUITES)|$(LOAD_SUITES)|$(POWER_SUITES)|$(HEAVY_SUITES)|$(STAGE2_SUITES)" \
@@ -313,18 +316,28 @@ whisper-fixtures: models venv-whisper command-audio
 clean:
 	rm -rf .build build
 
-# The default stage-2 model (training/README.md). The trained delta and the expected SHA-256 of the
-# INT4 file are committed under training/ once the full training run is done; until then this says so.
+# The default stage-2 model (training/README.md): SmolLM2 from PyPI (models/) + the trained delta
+# committed in training/ -> F16 and INT4 (Q4_0) GGUF, both checked against training/hark-moe.sha256,
+# the INT4 file copied to models/ where harkd's stage 2 looks. Built once; kept while it checks out.
 STAGE2_DELTA ?= training/hark-moe-delta.npz
 STAGE2_OUT := build/stage2/hark-moe
+# q4_0o: every matrix Q4_0, output.weight too (export_gguf.py; llama.cpp's plain Q4_0 keeps it Q8_0)
+STAGE2_TYPE := q4_0o
 model: models venv-llm
-	@test -f $(STAGE2_DELTA) || { echo "model: no trained delta at $(STAGE2_DELTA) yet (training/README.md says how to train one)" >&2; exit 1; }
-	$(PYTHON_VENV) training/export_gguf.py build --delta $(STAGE2_DELTA) --out $(STAGE2_OUT)-f16.gguf --types q4_0
-	@if [ -f training/hark-moe.sha256 ]; then sha256sum --check training/hark-moe.sha256; fi
-	cp $(STAGE2_OUT)-q4_0.gguf models/hark-moe-q4_0.gguf   # where harkd's stage 2 looks by default
+	@test -f $(STAGE2_DELTA) || { echo "model: no trained delta at $(STAGE2_DELTA) (training/README.md says how to train one)" >&2; exit 1; }
+	@if [ -f models/hark-moe-q4_0.gguf ] && sha256sum --quiet --check training/hark-moe.sha256 2>/dev/null && cmp -s $(STAGE2_OUT)-$(STAGE2_TYPE).gguf models/hark-moe-q4_0.gguf; then \
+		echo "model: models/hark-moe-q4_0.gguf is built and verified"; \
+	else \
+		$(PYTHON_VENV) training/export_gguf.py build --delta $(STAGE2_DELTA) --out $(STAGE2_OUT)-f16.gguf --types $(STAGE2_TYPE) && \
+		sha256sum --check training/hark-moe.sha256 && \
+		cp $(STAGE2_OUT)-$(STAGE2_TYPE).gguf models/hark-moe-q4_0.gguf; \
+	fi
 
 stage2-prompt-fixtures: venv
 	$(PYTHON_VENV) training/prompt_fixtures.py
+	$(PYTHON_VENV) training/held_fixture.py
 
+# Scored with Hark's own engine (the stage-2 worker); EVAL_STAGE2_ARGS="--engine llama.cpp" for llama.cpp's.
 eval-stage2: model
-	$(PYTHON_VENV) training/eval_stage2.py --int4 $(STAGE2_OUT)-q4_0.gguf --full $(STAGE2_OUT)-f16.gguf
+	$(SWIFT) build $(SWIFT_FLAGS) --product hark-stage2
+	$(PYTHON_VENV) training/eval_stage2.py --int4 $(STAGE2_OUT)-$(STAGE2_TYPE).gguf --full $(STAGE2_OUT)-f16.gguf $(EVAL_STAGE2_ARGS)

@@ -102,6 +102,63 @@ import Testing
         }
     }
 
+    /// The default model (issue 9): `make model` builds it from the committed delta into models/.
+    static let trained = repositoryRoot + "/models/hark-moe-q4_0.gguf"
+
+    /// One action as text for comparing sets: device, command, arguments in key order (numbers as
+    /// numbers, so 20 and 20.0 agree).
+    static func actionKey(_ action: JSONValue) -> String {
+        let args = (action["args"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { key, value in
+            "\(key)=\(value.numberValue.map { "\($0)" } ?? value.stringValue ?? value.jsonText)"
+        }
+        return "\(action["device"]?.stringValue ?? "?") \(action["command"]?.stringValue ?? "?") \(args.joined(separator: ","))"
+    }
+
+    /// Held-out requests (phrasings the training data never holds: training/held_fixture.py) said to
+    /// harkd with the trained INT4 model: the action set harkd would run (stage 1's grammar where it
+    /// parses, else the model) must equal the request's on most of them.
+    @Test func givenTheDefaultModel_whenHeldOutRequestsAreSaid_thenTheirActionsAreExact() async throws {
+        guard FileManager.default.fileExists(atPath: Self.trained) else {
+            Issue.record("no \(Self.trained): make test builds it (make model)")
+            return
+        }
+        let fixture = try JSONValue.parse(try String(contentsOfFile: repositoryRoot + "/Tests/HarkDaemonTests/Fixtures/stage2-held-demo.json", encoding: .utf8))
+        let requests = fixture["requests"]?.items ?? []
+        #expect(requests.count == 60)
+        let directory = makeTemporaryDirectory("stage2-trained")
+        let config = directory + "/harkd.yaml"
+        try "stage2:\n  model: \(Self.trained)\n  request_timeout: 300\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let harkd = try await offThePool { try RunningHarkd(config: config, extra: ["--stage2-start", "always"]) }
+        defer { harkd.stop() }
+        let socket = harkd.socket
+        let (exact, byStage, misses) = try await offThePool {
+            var exact = 0
+            var byStage: [Int: Int] = [:]
+            var misses: [String] = []
+            for request in requests {
+                let text = request["text"]?.stringValue ?? ""
+                let said = try harkctl(["say", "--dry-run", text, "--json", "--timeout", "300"], socket: socket, timeout: 310)
+                guard let answer = said.json else {  // a failed answer counts as a miss
+                    misses.append("'\(text)': \(said.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+                    continue
+                }
+                let got = Set((answer["actions"]?.items ?? []).map(Self.actionKey))
+                let want = Set((request["actions"]?.items ?? []).map(Self.actionKey))
+                if got == want {
+                    exact += 1
+                    byStage[Int(answer["stage"]?.numberValue ?? 0), default: 0] += 1
+                } else {
+                    misses.append("'\(text)': got \(got.sorted()), want \(want.sorted())")
+                }
+            }
+            return (exact, byStage, misses)
+        }
+        // Measured with the committed delta: 47 of 60, all answered by the model (training/README.md);
+        // the bound leaves room for another CPU's float sums changing a close greedy choice.
+        #expect(exact >= 44, "\(exact) of \(requests.count) exact (by stage \(byStage)); misses:\n\(misses.joined(separator: "\n"))")
+        #expect((byStage[2] ?? 0) >= 20, "the model, not only the grammar, answered: \(byStage)")
+    }
+
     @Test func givenABadModelFile_whenStage2IsNeeded_thenTheRequestFailsInOneLineAndHarkdGoesOn() async throws {
         let directory = makeTemporaryDirectory("stage2-bad")
         let bad = directory + "/broken.gguf"
