@@ -29,7 +29,7 @@
 #                    (models/) + the trained delta in training/ -> build/stage2/hark-moe-q4_0.gguf,
 #                    SHA-256 checked, copied to models/hark-moe-q4_0.gguf (harkd's stage 2 default)
 #                    (llama.cpp venv; no torch). make eval-stage2 scores it and its F16 on the dev set
-#                    with Hark's engine
+#                    with Hark's engine; make train-model repeats the whole training run (~1 h 45 min)
 #   make install     harkd, harkctl, the systemd units, sysusers file, config, demo catalog and models
 #                    under $(DESTDIR)$(PREFIX) and $(DESTDIR)/etc; make uninstall removes them
 
@@ -59,7 +59,7 @@ MODEL_FILES := $(shell cut -d' ' -f3 models/manifest.sha256 2>/dev/null | sed 's
 APT_PACKAGES := libasound2-dev libsqlite3-dev libmosquitto-dev mosquitto libcurl4-openssl-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us gcc g++ alsa-utils espeak-ng flite sox python3-venv python3-pip time
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: model eval-stage2 stage2-prompt-fixtures run test deps models build venv venv-whisper venv-llm venv-torch llm-fixtures tiny-moe-fixtures bench-llm test-data command-audio bench-audio demo bench bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper bench-power bench-stage2 fixtures gguf-fixtures whisper-fixtures clean install install-files uninstall
+.PHONY: model train-model eval-stage2 stage2-prompt-fixtures run test deps models build venv venv-whisper venv-llm venv-torch llm-fixtures tiny-moe-fixtures bench-llm test-data command-audio bench-audio demo bench bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper bench-power bench-stage2 fixtures gguf-fixtures whisper-fixtures clean install install-files uninstall
 
 run: deps models build model demo-audio demo
 
@@ -332,6 +332,21 @@ model: models venv-llm
 		sha256sum --check training/hark-moe.sha256 && \
 		cp $(STAGE2_OUT)-$(STAGE2_TYPE).gguf models/hark-moe-q4_0.gguf; \
 	fi
+
+# The whole training run again from its seeds (training/README.md, "Pipeline"): about 1 h 45 min on
+# 2 cores, no GPU; the retrained model is scored beside the shipped one's figures. Never run by make
+# test or CI.
+RETRAIN := build/stage2/retrain
+train-model: venv-torch venv-llm
+	.venv-torch/bin/python training/gen_data.py
+	.venv-torch/bin/python training/upcycle.py --eval 64
+	.venv-torch/bin/python training/train.py --minutes 0 --steps 600 --stop-at 366 --batch 16 --lr 1e-3 \
+		--decay 0.1 --seed 1 --out $(RETRAIN)-p1.npz
+	.venv-torch/bin/python training/train.py --qat --resume $(RETRAIN)-p1.npz --minutes 0 --steps 240 \
+		--batch 16 --lr 4e-4 --warmup 5 --decay 0.1 --seed 2 --out $(RETRAIN)-delta.npz
+	$(PYTHON_VENV) training/export_gguf.py build --delta $(RETRAIN)-delta.npz --out $(RETRAIN)-f16.gguf --types $(STAGE2_TYPE)
+	$(SWIFT) build $(SWIFT_FLAGS) --product hark-stage2
+	$(PYTHON_VENV) training/eval_stage2.py --int4 $(RETRAIN)-$(STAGE2_TYPE).gguf --full $(RETRAIN)-f16.gguf
 
 stage2-prompt-fixtures: venv
 	$(PYTHON_VENV) training/prompt_fixtures.py
