@@ -10,7 +10,8 @@ llama.cpp on the same model, prompt, grammar and texts as the reference.
    texts, 3 voices) played in real time with 1.5 s between them; end of speech -> answer from each
    request's `stage2 answered` event (stage 1's own latency when stage 1 took the command).
 3. Spoken (cold): `harkd --input CLIP` with the worker not running (`on_handoff`) and its files in the
-   page cache; the catalog prefix restored from the cache directory as a deployed harkd would.
+   page cache, on clips that stage 1 handed over in the warm run; the catalog prefix restored from
+   the cache directory as a deployed harkd would.
 4. Reference: llama.cpp (llama-cpp-python) on the same model file, prompt (training/prompt.py) and
    GBNF grammar, greedy, 2 threads, the same texts; it keeps the shared prompt prefix between calls.
 5. harkd's resident memory with stage 2 configured but unloaded, and with --no-stage2.
@@ -267,9 +268,14 @@ def main():
         print(f"  {f['path']}: '{f['text']}' -> {via}, {json.dumps(actions)}, {ms if ms is None else round(ms)} ms{'' if ok else '  (wrong)'}")
     print(f"spoken (warm, {len(warm)} clips): end of speech -> actions p50 {pct(warm_ms, 50):.0f} ms, p95 {pct(warm_ms, 95):.0f} ms; "
           f"exact {warm_ok}/{len(warm)}")
-    cold = bench_spoken_cold(chosen[:a.cold], dev, model, cache)
+    # Cold runs time the worker's start, so they use clips that stage 1 handed over in the warm run
+    # (a clip stage 1 takes never starts the worker).
+    handed = [r[0] for r in warm if r[3] not in ("stage 1", "no request")]
+    cold = bench_spoken_cold(handed[:a.cold], dev, model, cache)
     cold_ms = [r[2] for r in cold if r[2] is not None]
-    print(f"spoken (cold, {len(cold)} clips): p50 {pct(cold_ms, 50):.0f} ms, p95 {pct(cold_ms, 95):.0f} ms")
+    print(f"spoken (cold, {len(cold)} clips stage 1 handed over): p50 {pct(cold_ms, 50):.0f} ms, p95 {pct(cold_ms, 95):.0f} ms")
+    for f, actions, ms, via, ok in cold:
+        print(f"  {f['path']}: '{f['text']}' -> {via}, {ms if ms is None else round(ms)} ms")
 
     print(f"harkd_rss_stage2_unloaded_mb: {rss['stage2_unloaded']:.1f}")
     print(f"harkd_rss_no_stage2_mb: {rss['no_stage2']:.1f}")
