@@ -135,6 +135,7 @@ def check_prompts():
 
 
 def phase_build(a):
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)  # build/stage2 in a fresh clone
     if not a.quantize_only:
         cfg, arr = merged_arrays(a.delta, None if a.delta else a.upcycle)
         tmp = a.out + ".part"
