@@ -112,6 +112,7 @@ class HarkRunner:
             sys.exit(f"eval_stage2: hark-stage2 did not start: {ready}")
         self.rss_mb = None
         self.primed = None
+        self.catalogs = {}
 
     def send(self, msg):
         body = json.dumps(msg).encode()
@@ -137,14 +138,17 @@ class HarkRunner:
         return answer
 
     def actions(self, cat, text, state=None):
-        cat_text = prompt.render_catalog(cat)
+        key = id(cat)
+        if key not in self.catalogs:  # per catalog, once: its text and its grammar spec
+            self.catalogs[key] = (prompt.render_catalog(cat), prompt.grammar_spec(cat))
+        cat_text, spec = self.catalogs[key]
         if self.primed != cat_text:
             self.request({"op": "prime", "prompt": prompt.prefix_of(cat_text)})
             self.primed = cat_text
         msg = {"op": "generate", "prompt": prompt.build_prompt(cat_text, text, prompt.render_state(state)),
                "max_tokens": 160, "stop": ["\n"]}
         if self.use_grammar:
-            msg["grammar"] = prompt.grammar_spec(cat)
+            msg["grammar"] = spec
         raw = self.request(msg).get("text", "")
         return prompt.parse_actions(raw), raw
 

@@ -105,13 +105,11 @@ import Testing
     /// The default model (issue 9): `make model` builds it from the committed delta into models/.
     static let trained = repositoryRoot + "/models/hark-moe-q4_0.gguf"
 
-    /// One action as text for comparing sets: device, command, arguments in key order (numbers as
-    /// numbers, so 20 and 20.0 agree).
-    static func actionKey(_ action: JSONValue) -> String {
-        let args = (action["args"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { key, value in
-            "\(key)=\(value.numberValue.map { "\($0)" } ?? value.stringValue ?? value.jsonText)"
-        }
-        return "\(action["device"]?.stringValue ?? "?") \(action["command"]?.stringValue ?? "?") \(args.joined(separator: ","))"
+    /// A JSON action as the catalog's Action (numbers compare as numbers, so 20 and 20.0 agree);
+    /// harkd's answer items carry more keys (status, id), which are left out.
+    static func action(_ json: JSONValue) -> Action {
+        Action(device: json["device"]?.stringValue ?? "?", command: json["command"]?.stringValue ?? "?",
+               args: json["args"]?.objectValue ?? [:])
     }
 
     /// Held-out requests (phrasings the training data never holds: training/held_fixture.py) said to
@@ -142,13 +140,13 @@ import Testing
                     misses.append("'\(text)': \(said.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
                     continue
                 }
-                let got = Set((answer["actions"]?.items ?? []).map(Self.actionKey))
-                let want = Set((request["actions"]?.items ?? []).map(Self.actionKey))
+                let got = Set((answer["actions"]?.items ?? []).map(Self.action))
+                let want = Set((request["actions"]?.items ?? []).map(Self.action))
                 if got == want {
                     exact += 1
                     byStage[Int(answer["stage"]?.numberValue ?? 0), default: 0] += 1
                 } else {
-                    misses.append("'\(text)': got \(got.sorted()), want \(want.sorted())")
+                    misses.append("'\(text)': got \(got.map { "\($0)" }.sorted()), want \(want.map { "\($0)" }.sorted())")
                 }
             }
             return (exact, byStage, misses)
