@@ -101,6 +101,7 @@ class HarkRunner:
         if not os.access(exe, os.X_OK):
             sys.exit(f"eval_stage2: {exe} is missing; build it with: swift build -c release --product hark-stage2")
         ours, theirs = socket.socketpair()  # the worker's stdin is also its stdout, as harkd gives it
+        self.path = path
         self.p = subprocess.Popen([exe, "--llm", path, "--threads", str(threads), "--context", "1024"],
                                   stdin=theirs, stdout=theirs)
         theirs.close()
@@ -153,8 +154,21 @@ class HarkRunner:
         return prompt.parse_actions(raw), raw
 
     def close(self):
-        with open(f"/proc/{self.p.pid}/status") as f:  # the worker's peak resident memory, all requests done
+        # The worker's peak resident memory, all requests done, and what is resident now split into
+        # the model file's mapped pages (the weights) and the rest (KV cache, tokenizer, scratch, the
+        # Swift runtime and libraries), which is about the same for any model of this shape.
+        with open(f"/proc/{self.p.pid}/status") as f:
             self.rss_mb = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024
+        model, inside, weights, total = os.path.realpath(self.path), False, 0, 0
+        with open(f"/proc/{self.p.pid}/smaps") as f:
+            for line in f:
+                head = line.split()
+                if head and "-" in head[0] and not head[0].endswith(":"):  # a mapping's first line
+                    inside = head[-1] == model
+                elif head and head[0] == "Rss:":
+                    total += int(head[1])
+                    weights += int(head[1]) if inside else 0
+        self.weights_mb, self.rest_mb = weights / 1024, (total - weights) / 1024
         self.send({"op": "quit", "id": 0})
         self.p.wait(timeout=30)
 
@@ -178,7 +192,8 @@ def score(path, items, threads, use_grammar, log, engine="llama.cpp"):
     el = time.time() - t0
     if hasattr(r, "close"):
         r.close()
-    return ok_total, per, el, getattr(r, "rss_mb", None)
+    mem = {k: getattr(r, k) for k in ("rss_mb", "weights_mb", "rest_mb") if getattr(r, k, None) is not None}
+    return ok_total, per, el, mem
 
 
 DEMO = None
@@ -210,9 +225,10 @@ def main():
         for label, path in (("int4", a.int4), ("full", a.full)):
             if path is None:
                 continue
-            ok, per, el, rss = score(path, items, a.threads, not a.no_grammar, log, a.engine)
-            results[label] = (ok, per)
-            loaded = f", worker's peak resident {rss:.0f} MiB" if rss else ""
+            ok, per, el, mem = score(path, items, a.threads, not a.no_grammar, log, a.engine)
+            results[label] = (ok, per, mem, os.path.getsize(path))
+            loaded = (f", worker's peak resident {mem['rss_mb']:.0f} MiB; at the end weights {mem['weights_mb']:.0f} "
+                      f"+ the rest {mem['rest_mb']:.0f} MiB") if mem else ""
             print(f"{label}: {os.path.basename(path)} ({os.path.getsize(path) / 1e6:.1f} MB{loaded}): {ok}/{len(items)} exact "
                   f"in {el:.0f} s ({el / len(items):.2f} s per request)", flush=True)
     labels = list(results)
@@ -222,6 +238,12 @@ def main():
         if n:
             print(f"{c:14s} {n:4d} " + " ".join(f"{100 * results[x][1][c][0] / n:6.1f}%" for x in labels))
     print(f"(engine {a.engine}; failures: {a.log}; grammar {'off' if a.no_grammar else 'on'})")
+    if "full" in results:  # how much smaller INT4 is than F16: the file, the weights resident, the whole worker
+        (_, _, m4, f4), (_, _, mf, ff) = results["int4"], results["full"]
+        print(f"int4_file_smaller_pct: {100 * (1 - f4 / ff):.1f}")
+        if m4 and mf:
+            print(f"int4_weights_resident_smaller_pct: {100 * (1 - m4['weights_mb'] / mf['weights_mb']):.1f}")
+            print(f"int4_worker_peak_smaller_pct: {100 * (1 - m4['rss_mb'] / mf['rss_mb']):.1f}")
     for label in labels:
         print(f"{name}_exact_{label}_pct: {100 * results[label][0] / len(items):.1f}")
 
