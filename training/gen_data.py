@@ -702,7 +702,7 @@ def i_multi(home, held):
         cands = [d for d in home.named() if d["type"] in POWERED]
         if len(cands) < 2:
             return None
-        ds = random.sample(cands, random.choice([2, 2, 2, 3]))
+        ds = random.sample(cands, min(len(cands), random.choice([2, 2, 2, 3])))
         names = [the(ref(home, d)) for d in ds]
         lst = names[0] if len(names) == 1 else ", ".join(names[:-1]) + random.choice([" and ", ", and "]) + names[-1]
         verb = {"turn_on": ["turn on", "switch on", "power on"], "turn_off": ["turn off", "switch off", "shut off"]}[cmd]

@@ -56,7 +56,7 @@ class LoRALinear(nn.Module):
         self.qat = qat
         self.cached = None
         self.register_buffer("weight", weight.float() if qat else weight.to(dtype), persistent=False)
-        self.col_scale = col_scale
+        self.register_buffer("col_scale", col_scale, persistent=False)
         out_f, in_f = weight.shape
         self.rank = rank
         if rank > 0:
@@ -188,7 +188,7 @@ class ActionModel(nn.Module):
         self.dtype = dtype
 
     def rope_at(self, start, n):
-        t = torch.arange(start, start + n, dtype=torch.float64)
+        t = torch.arange(start, start + n, dtype=torch.float64, device=self.inv_freq.device)
         f = torch.outer(t, self.inv_freq)
         emb = torch.cat([f, f], -1)
         return emb.cos().to(self.dtype), emb.sin().to(self.dtype)

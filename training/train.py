@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Fine-tune the upcycled stage-2 MoE on the generated requests (issue 9). Seeded; CPU; bf16 autocast.
+"""Fine-tune the upcycled stage-2 MoE on the generated requests (issue 9). Seeded; bf16 autocast; CPU, or
+CUDA with --device cuda.
 
 What trains: LoRA (rank --rank) on q, k, v, o, gate, up, down of every layer, the routers, the
 shared-expert gates and the norms; the embedding and base matrices stay SmolLM2's. So the result is
@@ -46,17 +47,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def save_delta(model, cfg, up, path):
     out = {"cfg": json.dumps(cfg), "perm": up["perm"].astype(np.int16)}
     L = cfg["layers"]
-    out["router"] = np.stack([model.layers[l].router.detach().numpy() for l in range(L)]).astype(np.float32)
-    out["shared_gate"] = np.stack([model.layers[l].shared_gate.detach().numpy() for l in range(L)]).astype(np.float32)
-    out["final_norm"] = model.final_norm.weight.detach().numpy().astype(np.float32)
+    out["router"] = np.stack([model.layers[l].router.detach().cpu().numpy() for l in range(L)]).astype(np.float32)
+    out["shared_gate"] = np.stack([model.layers[l].shared_gate.detach().cpu().numpy() for l in range(L)]).astype(np.float32)
+    out["final_norm"] = model.final_norm.weight.detach().cpu().numpy().astype(np.float32)
     for l, layer in enumerate(model.layers):
-        out[f"{l}.attn_norm"] = layer.attn_norm.weight.detach().numpy().astype(np.float32)
-        out[f"{l}.ffn_norm"] = layer.ffn_norm.weight.detach().numpy().astype(np.float32)
+        out[f"{l}.attn_norm"] = layer.attn_norm.weight.detach().cpu().numpy().astype(np.float32)
+        out[f"{l}.ffn_norm"] = layer.ffn_norm.weight.detach().cpu().numpy().astype(np.float32)
         for m in ("q", "k", "v", "o", "gate", "up", "down"):
             lin = getattr(layer, m)
             if lin.rank:
-                out[f"{l}.{m}.A"] = lin.A.detach().numpy().astype(np.float16)
-                out[f"{l}.{m}.B"] = lin.B.detach().numpy().astype(np.float16)
+                out[f"{l}.{m}.A"] = lin.A.detach().cpu().numpy().astype(np.float16)
+                out[f"{l}.{m}.B"] = lin.B.detach().cpu().numpy().astype(np.float16)
     tmp = path + ".part.npz"
     np.savez(tmp, **out)
     os.replace(tmp, path)
@@ -110,6 +111,7 @@ def main():
                     help="cosine decay of the learning rate over --minutes (or --steps) down to this fraction (1: constant)")
     ap.add_argument("--save-every", type=float, default=10.0,
                     help="minutes between writes of the delta while training (a cut-off run keeps its progress)")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda (the same steps on a GPU; not bit-identical to cpu)")
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -128,6 +130,7 @@ def main():
     del w
     if a.resume:
         load_delta(model, a.resume)
+    model.to(a.device)
     tok = data.tokenizer()
     homes = data.Homes(tok, a.data)
     train = data.load(tok, homes, os.path.join(a.data, "train.jsonl"), a.limit)
@@ -159,8 +162,8 @@ def main():
             g["lr"] = lr
         k = random.choices(keys, weights)[0]
         exs = random.sample(by[k], min(a.batch, len(by[k])))
-        pre, ids, lab = make_batch(homes, k, exs)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        pre, ids, lab = (t.to(a.device) for t in make_batch(homes, k, exs))
+        with torch.autocast(torch.device(a.device).type, dtype=torch.bfloat16):
             h, stats = model.hidden(ids, pre)
             m = lab[:, 1:] != -100
             logits = model.logits(h[:, :-1][m])

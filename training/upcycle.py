@@ -77,8 +77,10 @@ def make_batch(homes, key, exs):
 
 def answer_loss(model, examples, homes, size=16):
     tot, n = 0.0, 0
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    dev = model.embed.device
+    with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16):
         for pre, ids, lab in batches(examples, homes, size):
+            pre, ids, lab = pre.to(dev), ids.to(dev), lab.to(dev)
             h, _ = model.hidden(ids, pre)
             m = lab[:, 1:] != -100
             logits = model.logits(h[:, :-1][m])

@@ -151,9 +151,9 @@ import Testing
             }
             return (exact, byStage, misses)
         }
-        // Measured with the committed delta: 47 of 60, all answered by the model (training/README.md);
+        // Measured with the committed delta: 50 of 60, all answered by the model (training/README.md);
         // the bound leaves room for another CPU's float sums changing a close greedy choice.
-        #expect(exact >= 44, "\(exact) of \(requests.count) exact (by stage \(byStage)); misses:\n\(misses.joined(separator: "\n"))")
+        #expect(exact >= 47, "\(exact) of \(requests.count) exact (by stage \(byStage)); misses:\n\(misses.joined(separator: "\n"))")
         #expect((byStage[2] ?? 0) >= 20, "the model, not only the grammar, answered: \(byStage)")
     }
 
