@@ -16,6 +16,14 @@ public final class CommandStage {
         /// Audio before the wake event run through the recognizer first, so its cepstral mean
         /// matches the speaker and the room (s).
         public var primeSeconds = 2.0
+        /// Speech the grammar's words may leave uncovered before the first word or after the last (s)
+        /// when the first pass is sure. More, and it may have heard a command inside a longer request
+        /// ("close the blinds | and turn on the bedroom light"), or the voice-activity detector took
+        /// noise for speech (at 10 dB SNR most commands leave 1 s or more): the second pass listens,
+        /// and if it hears `uncoveredExtraWords` or more words than the command has, the utterance goes
+        /// to stage 2. Without a second pass the command stands. Clean commands leave at most 0.4 s.
+        public var uncoveredSpeech = 0.5
+        public var uncoveredExtraWords = 2
         public init() {}
     }
 
@@ -99,6 +107,11 @@ public final class CommandStage {
     static let leadIn = 0.25
     /// The confidence of the last utterance (``Recognizer/Hypothesis/confidence``), for tuning and logs.
     public private(set) var lastConfidence: Double?
+    /// The speech the grammar's words left uncovered in the last utterance, before its first word plus
+    /// after its last (s; nil: no word), for tuning and logs.
+    public private(set) var lastUncovered: Double?
+    /// The audio time of the recognizer's first frame in the current utterance.
+    private var origin = 0.0
 
     public init(grammar: CommandGrammar, pronunciations: Pronunciations, configuration: Configuration = Configuration(),
                 handoff: UtteranceHandoff = UtteranceHandoff()) throws(CommandError) {
@@ -151,6 +164,7 @@ public final class CommandStage {
         } else if let start = capture.speechStart {
             // Speech began: decode from a little before it, out of the audio kept since the wake word.
             let offset = max(0, Int((start - Self.leadIn - capture.began) * Double(VoiceActivityGate.sampleRate)))
+            origin = capture.began + Double(min(offset, heard.count)) / Double(VoiceActivityGate.sampleRate)
             recognizer.start()
             recognizing = true
             heard.withUnsafeBufferPointer { recognizer.process(UnsafeBufferPointer(rebasing: $0[min(offset, $0.count)...])) }
@@ -191,8 +205,10 @@ public final class CommandStage {
         recognizing = false
         var words = hypothesis.text
         let confidence = hypothesis.confidence ?? -.infinity
+        let uncovered = self.uncovered(hypothesis, start: start, end: end)
         var confident = configuration.recognizer.rejectBelow.map { threshold in confidence >= threshold } ?? true
         lastConfidence = hypothesis.confidence
+        lastUncovered = uncovered
         lastUsedSecondPass = false
         lastFirstPass = words
         if let secondPass, confidence < secondPass.below {
@@ -202,6 +218,17 @@ public final class CommandStage {
                 lastUsedSecondPass = true
                 words = verdict.command ?? verdict.heard
                 confident = verdict.command != nil
+            }
+        } else if let secondPass, (uncovered ?? 0) > configuration.uncoveredSpeech, grammar.parse(words) != nil {
+            // Sure of a command that leaves speech uncovered: a longer request, or noise the voice-
+            // activity detector took for speech. Whisper tells them apart by what it hears: words
+            // beyond the command's, and stage 2 gets the request; about as many, and the command stands.
+            handedOver = false
+            if let verdict = secondPass.decide(Array(heard[speech(start: start, end: end, began: began)]), words),
+               CommandGrammar.tokens(verdict.heard).count - CommandGrammar.tokens(words).count >= configuration.uncoveredExtraWords {
+                lastUsedSecondPass = true
+                words = verdict.heard
+                confident = false
             }
         } else {
             abandonSecondPass()
@@ -216,6 +243,14 @@ public final class CommandStage {
             outputs.append(.rejected(reason: "out_of_grammar", audio: id))
         }
         return outputs
+    }
+
+    /// How much of the speech from `start` to `end` (s) lies before the hypothesis's first word or
+    /// after its last; nil when it has no word.
+    private func uncovered(_ hypothesis: Recognizer.Hypothesis, start: Double, end: Double) -> Double? {
+        guard let words = hypothesis.words else { return nil }
+        let first = origin + Double(words.lowerBound) / 100, last = origin + Double(words.upperBound + 1) / 100
+        return max(0, first - start) + max(0, end - last)
     }
 
     /// The speech as the recognizer heard it, in `heard`: from the lead-in before its onset to a
@@ -241,7 +276,9 @@ public final class CommandStage {
         let range = speech(start: start, end: end, began: capture.began)
         guard range != considered, !range.isEmpty else { return }
         considered = range
-        guard (recognizer.provisional().confidence ?? -.infinity) < secondPass.below else {
+        let provisional = recognizer.provisional()
+        guard (provisional.confidence ?? -.infinity) < secondPass.below
+                || (uncovered(provisional, start: start, end: end) ?? 0) > configuration.uncoveredSpeech else {
             abandonSecondPass()
             return
         }

@@ -43,6 +43,9 @@ public final class Recognizer {
         public let loopAcoustic: Int64?
         /// 10 ms frames decoded.
         public let frames: Int
+        /// The frames the grammar's words span in the best path, from the first word's first frame
+        /// to the last word's last (silences and noises around them left out); nil when no word.
+        public var words: ClosedRange<Int>? = nil
 
         /// How far the grammar's best path falls below the phone loop per frame over the whole
         /// utterance (≤ 0 for a close match; far below for speech the grammar does not cover, whose
@@ -183,22 +186,36 @@ public final class Recognizer {
     private func bestPath() -> Hypothesis {
         var score: Int32 = 0
         let text = ps_get_hyp(decoder, &score).map { String(cString: $0) } ?? ""
-        return Hypothesis(text: text, acoustic: Self.acoustic(decoder), loopAcoustic: loop.map(Self.acoustic), frames: Int(ps_get_n_frames(decoder)))
+        let path = Self.path(decoder)
+        return Hypothesis(text: text, acoustic: path.acoustic, loopAcoustic: loop.map { Self.path($0).acoustic },
+                          frames: Int(ps_get_n_frames(decoder)), words: path.words)
     }
 
-    /// The acoustic score of the best path: the sum over its words, silences and noises included
+    /// The best path's acoustic score: the sum over its words, silences and noises included
     /// (measured: leaving the fillers out separates commands from other speech worse, because a path
-    /// through the grammar can only fill what it does not cover with silence and noise).
-    private static func acoustic(_ decoder: OpaquePointer) -> Int64 {
+    /// through the grammar can only fill what it does not cover with silence and noise); and the
+    /// frames its words span. Fillers are PocketSphinx's `<s>`, `</s>`, `<sil>`, `[NOISE]`, `++…++`.
+    /// PocketSphinx numbers frames on from earlier utterances (a primed decoder's first frame is not
+    /// 0), so the span is counted from the path's first frame, which is the utterance's.
+    private static func path(_ decoder: OpaquePointer) -> (acoustic: Int64, words: ClosedRange<Int>?) {
         var total: Int64 = 0
+        var first: Int?
+        var words: ClosedRange<Int>?
         var segment = ps_seg_iter(decoder)
         while let current = segment {
             var acoustic: Int32 = 0, language: Int32 = 0, backoff: Int32 = 0
             _ = ps_seg_prob(current, &acoustic, &language, &backoff)
             total += Int64(acoustic)
+            var start: Int32 = 0, end: Int32 = 0
+            ps_seg_frames(current, &start, &end)
+            first = min(first ?? Int(start), Int(start))
+            if end >= start, let word = ps_seg_word(current).map({ String(cString: $0) }), let initial = word.first, !"<[+".contains(initial) {
+                words = min(words?.lowerBound ?? Int(start), Int(start))...max(words?.upperBound ?? Int(end), Int(end))
+            }
             segment = ps_seg_next(current)
         }
-        return total
+        guard let words, let first else { return (total, nil) }
+        return (total, (words.lowerBound - first)...(words.upperBound - first))
     }
 
     /// PocketSphinx logs to stderr by default; Hark reports its own errors.

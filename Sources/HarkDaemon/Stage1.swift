@@ -86,7 +86,8 @@ public final class Stage1 {
                 outputs.append(.command(actions, endedAt: endedAt))
             case let .rejected(reason, audio):
                 logger.info("rejected", metadata: ["reason": "\(reason)", "audio": "\(audio ?? "-")",
-                                                   "confidence": "\(commands?.lastConfidence.map { "\($0)" } ?? "-")"])
+                                                   "confidence": "\(commands?.lastConfidence.map { "\($0)" } ?? "-")",
+                                                   "uncovered_s": "\(commands?.lastUncovered.map { "\($0)" } ?? "-")"])
                 outputs.append(.event(.rejected(stage: 1, reason: reason, audio: audio)))
             }
         }

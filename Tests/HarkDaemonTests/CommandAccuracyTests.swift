@@ -30,6 +30,8 @@ import Testing
         var rejected: String?
         var transcript: String?
         var confidence: Double?
+        /// Speech the grammar's words left uncovered (s).
+        var uncovered: Double?
         /// Whether Whisper's second pass decided it.
         var secondPass = false
     }
@@ -90,6 +92,7 @@ import Testing
                     case let .event(.transcript(_, text)):
                         heard.transcript = text
                         heard.confidence = stage.commands?.lastConfidence
+                        heard.uncovered = stage.commands?.lastUncovered
                         heard.secondPass = stage.commands?.lastUsedSecondPass ?? false
                     case let .event(.rejected(_, reason, _)): if heard.actions == nil { heard.rejected = reason }
                     case let .command(actions, _): if heard.actions == nil && heard.rejected == nil { heard.actions = actions }
@@ -160,15 +163,17 @@ import Testing
                 print("  \(voice): \(mine.filter { clip, heard in heard.actions.map { Self.same($0, clip.expected[0]) } ?? false }.count)/\(mine.count)")
             }
             for (clip, heard) in part where !(heard.actions.map { Self.same($0, clip.expected[0]) } ?? false) {
-                print("  miss \(clip.path): '\(clip.text)' → \(heard.woke ? "'\(heard.transcript ?? "-")' \(heard.rejected ?? "") \(heard.confidence.map { String(format: "%.1f", $0) } ?? "-")\(heard.secondPass ? " (second pass)" : "")" : "no wake")")
+                print("  miss \(clip.path): '\(clip.text)' → \(heard.woke ? "'\(heard.transcript ?? "-")' \(heard.rejected ?? "") \(heard.confidence.map { String(format: "%.1f", $0) } ?? "-") uncovered \(heard.uncovered.map { String(format: "%.2f", $0) } ?? "-") s\(heard.secondPass ? " (second pass)" : "")" : "no wake")")
             }
             Self.printQuantiles("confidence of right commands, \(label)", right.compactMap(\.1.confidence))
+            Self.printQuantiles("uncovered speech of right commands (s), \(label)", right.compactMap(\.1.uncovered))
             #expect(rate >= (snr == nil ? Self.cleanTarget : Self.noisyFloor), "\(label): \(right.count)/\(part.count)")
         }
     }
 
     /// Issue 4's target: ≥ 90 % of the stage-2 dev set's requests rejected or given an acceptable action
-    /// set (PocketSphinx alone measured 84 %; with the Whisper second pass 91 %).
+    /// set (PocketSphinx alone measured 84 %; with the Whisper second pass 92 %; with it also asked about
+    /// sure commands that leave speech uncovered, 94.9 %).
     static let outOfGrammarTarget = 0.90
 
     @Test("Given the free-form requests of the stage-2 development set, when heard after the wake word, then most are rejected or give an acceptable action set rather than a wrong one")
@@ -183,7 +188,7 @@ import Testing
         for (clip, heard) in woke {
             guard let actions = heard.actions else { continue }
             if !clip.expected.contains(where: { Self.same($0, actions) }) {
-                wrong.append("\(clip.path): '\(clip.text)' → \(actions.map(\.jsonText))")
+                wrong.append("\(clip.path): '\(clip.text)' → \(actions.map(\.jsonText)) (uncovered \(heard.uncovered.map { String(format: "%.2f", $0) } ?? "-") s)")
             }
         }
         let rejected = woke.filter { $0.1.rejected != nil }.count
@@ -200,6 +205,7 @@ import Testing
         print("stage-1 out-of-grammar: \(woke.count) of \(results.count) woke; \(rejected) rejected, \(woke.count - rejected - wrong.count) acceptable actions, \(wrong.count) wrong (\(String(format: "%.1f", rate * 100)) % not wrong)")
         for line in wrong { print("  wrong \(line)") }
         Self.printQuantiles("confidence of out-of-grammar requests", woke.compactMap(\.1.confidence))
+        Self.printQuantiles("uncovered speech of out-of-grammar requests (s)", woke.compactMap(\.1.uncovered))
         #expect(woke.count >= results.count * 9 / 10)
         // The dev set's requests (oog/) are the acceptance measure; the project's own questions
         // (oos/: weather, jokes, lists) are far from any command and must nearly all be rejected.
