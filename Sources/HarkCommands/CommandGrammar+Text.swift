@@ -39,6 +39,11 @@ extension CommandGrammar {
         return tokens
     }
 
+    /// How many more words `longer` has than `text`, as the grammar reads words.
+    public static func extraWords(_ longer: String, beyond text: String) -> Int {
+        tokens(longer).count - tokens(text).count
+    }
+
     static func match(_ parts: ArraySlice<Part>, _ tokens: ArraySlice<String>, _ heard: Match, targets: [[Name]]) -> Match? {
         guard let part = parts.first else { return tokens.isEmpty ? heard : nil }
         let rest = parts.dropFirst()

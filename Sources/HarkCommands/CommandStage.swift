@@ -110,8 +110,6 @@ public final class CommandStage {
     /// The speech the grammar's words left uncovered in the last utterance, before its first word plus
     /// after its last (s; nil: no word), for tuning and logs.
     public private(set) var lastUncovered: Double?
-    /// The audio time of the recognizer's first frame in the current utterance.
-    private var origin = 0.0
 
     public init(grammar: CommandGrammar, pronunciations: Pronunciations, configuration: Configuration = Configuration(),
                 handoff: UtteranceHandoff = UtteranceHandoff()) throws(CommandError) {
@@ -164,7 +162,6 @@ public final class CommandStage {
         } else if let start = capture.speechStart {
             // Speech began: decode from a little before it, out of the audio kept since the wake word.
             let offset = max(0, Int((start - Self.leadIn - capture.began) * Double(VoiceActivityGate.sampleRate)))
-            origin = capture.began + Double(min(offset, heard.count)) / Double(VoiceActivityGate.sampleRate)
             recognizer.start()
             recognizing = true
             heard.withUnsafeBufferPointer { recognizer.process(UnsafeBufferPointer(rebasing: $0[min(offset, $0.count)...])) }
@@ -205,7 +202,7 @@ public final class CommandStage {
         recognizing = false
         var words = hypothesis.text
         let confidence = hypothesis.confidence ?? -.infinity
-        let uncovered = self.uncovered(hypothesis, start: start, end: end)
+        let uncovered = self.uncovered(hypothesis, start: start, end: end, began: began)
         var confident = configuration.recognizer.rejectBelow.map { threshold in confidence >= threshold } ?? true
         lastConfidence = hypothesis.confidence
         lastUncovered = uncovered
@@ -225,7 +222,7 @@ public final class CommandStage {
             // beyond the command's, and stage 2 gets the request; about as many, and the command stands.
             handedOver = false
             if let verdict = secondPass.decide(Array(heard[speech(start: start, end: end, began: began)]), words),
-               CommandGrammar.tokens(verdict.heard).count - CommandGrammar.tokens(words).count >= configuration.uncoveredExtraWords {
+               CommandGrammar.extraWords(verdict.heard, beyond: words) >= configuration.uncoveredExtraWords {
                 lastUsedSecondPass = true
                 words = verdict.heard
                 confident = false
@@ -246,9 +243,10 @@ public final class CommandStage {
     }
 
     /// How much of the speech from `start` to `end` (s) lies before the hypothesis's first word or
-    /// after its last; nil when it has no word.
-    private func uncovered(_ hypothesis: Recognizer.Hypothesis, start: Double, end: Double) -> Double? {
+    /// after its last; nil when it has no word. The recognizer's first frame is where `speech` begins.
+    private func uncovered(_ hypothesis: Recognizer.Hypothesis, start: Double, end: Double, began: Double) -> Double? {
         guard let words = hypothesis.words else { return nil }
+        let origin = began + Double(speech(start: start, end: end, began: began).lowerBound) / Double(VoiceActivityGate.sampleRate)
         let first = origin + Double(words.lowerBound) / 100, last = origin + Double(words.upperBound + 1) / 100
         return max(0, first - start) + max(0, end - last)
     }
@@ -278,7 +276,7 @@ public final class CommandStage {
         considered = range
         let provisional = recognizer.provisional()
         guard (provisional.confidence ?? -.infinity) < secondPass.below
-                || (uncovered(provisional, start: start, end: end) ?? 0) > configuration.uncoveredSpeech else {
+                || (uncovered(provisional, start: start, end: end, began: capture.began) ?? 0) > configuration.uncoveredSpeech else {
             abandonSecondPass()
             return
         }

@@ -186,18 +186,18 @@ public final class Recognizer {
     private func bestPath() -> Hypothesis {
         var score: Int32 = 0
         let text = ps_get_hyp(decoder, &score).map { String(cString: $0) } ?? ""
-        let path = Self.path(decoder)
-        return Hypothesis(text: text, acoustic: path.acoustic, loopAcoustic: loop.map { Self.path($0).acoustic },
+        let path = Self.path(decoder, words: true)
+        return Hypothesis(text: text, acoustic: path.acoustic, loopAcoustic: loop.map { Self.path($0, words: false).acoustic },
                           frames: Int(ps_get_n_frames(decoder)), words: path.words)
     }
 
     /// The best path's acoustic score: the sum over its words, silences and noises included
     /// (measured: leaving the fillers out separates commands from other speech worse, because a path
     /// through the grammar can only fill what it does not cover with silence and noise); and the
-    /// frames its words span. Fillers are PocketSphinx's `<s>`, `</s>`, `<sil>`, `[NOISE]`, `++…++`.
+    /// frames its words span (asked for: the phone loop's "words" are phones). Fillers are PocketSphinx's `<s>`, `</s>`, `<sil>`, `[NOISE]`, `++…++`.
     /// PocketSphinx numbers frames on from earlier utterances (a primed decoder's first frame is not
     /// 0), so the span is counted from the path's first frame, which is the utterance's.
-    private static func path(_ decoder: OpaquePointer) -> (acoustic: Int64, words: ClosedRange<Int>?) {
+    private static func path(_ decoder: OpaquePointer, words wanted: Bool) -> (acoustic: Int64, words: ClosedRange<Int>?) {
         var total: Int64 = 0
         var first: Int?
         var words: ClosedRange<Int>?
@@ -206,13 +206,15 @@ public final class Recognizer {
             var acoustic: Int32 = 0, language: Int32 = 0, backoff: Int32 = 0
             _ = ps_seg_prob(current, &acoustic, &language, &backoff)
             total += Int64(acoustic)
-            var start: Int32 = 0, end: Int32 = 0
-            ps_seg_frames(current, &start, &end)
-            first = min(first ?? Int(start), Int(start))
-            if end >= start, let word = ps_seg_word(current).map({ String(cString: $0) }), let initial = word.first, !"<[+".contains(initial) {
-                words = min(words?.lowerBound ?? Int(start), Int(start))...max(words?.upperBound ?? Int(end), Int(end))
+            if wanted {
+                var start: Int32 = 0, end: Int32 = 0
+                ps_seg_frames(current, &start, &end)
+                first = min(first ?? Int(start), Int(start))
+                if end >= start, let word = ps_seg_word(current).map({ String(cString: $0) }), let initial = word.first, !"<[+".contains(initial) {
+                    words = min(words?.lowerBound ?? Int(start), Int(start))...max(words?.upperBound ?? Int(end), Int(end))
+                }
             }
-            segment = ps_seg_next(current)
+            segment = ps_seg_next(current)  // the iterator moves on (and is freed at the end)
         }
         guard let words, let first else { return (total, nil) }
         return (total, (words.lowerBound - first)...(words.upperBound - first))

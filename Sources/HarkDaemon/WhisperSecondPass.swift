@@ -90,7 +90,7 @@ public struct WhisperSecondPass: Sendable {
         }
         if let text = result.text {
             let gap = result.freeLogProbability - result.logProbability
-            let extra = Self.extraWords(free, beyond: text)
+            let extra = CommandGrammar.extraWords(free, beyond: text)
             let agrees = firstPass.flatMap { grammar.parse($0) }.map { first in
                 grammar.parse(text).map { Set($0) == Set(first) && $0.count == first.count } ?? false
             } ?? false
@@ -100,11 +100,6 @@ public struct WhisperSecondPass: Sendable {
             }
         }
         return Decision(verdict: .init(command: nil, heard: free), constrained: result)
-    }
-
-    /// How many more words `free` has than `text`, as the grammar reads words.
-    static func extraWords(_ free: String, beyond text: String) -> Int {
-        CommandGrammar.tokens(free).count - CommandGrammar.tokens(text).count
     }
 }
 
