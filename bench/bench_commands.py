@@ -142,6 +142,7 @@ def main() -> int:
     # was not rejected, in order.
     order = [e for e in events if e["type"] in ("utterance", "actions", "rejected")]
     pending = None
+    slowest = []
     for e in order:
         if e["type"] == "utterance":
             pending = e
@@ -149,6 +150,7 @@ def main() -> int:
             processing_ms.append(e["latency_ms"])
             span = next((s for s in spans if s[0] <= pending["t_endpoint"] <= s[1] + 1.0), None)
             if span is not None:
+                slowest.append((e["latency_ms"], f'{span[3]["voice"]} "{span[3]["text"]}"'))
                 got = sorted(json.dumps({k: x[k] for k in ("device", "command", "args")}, sort_keys=True) for x in e["actions"])
                 want = sorted(json.dumps(x, sort_keys=True) for x in span[3]["actions"])
                 exact += got == want
@@ -167,6 +169,7 @@ def main() -> int:
     print(f"anchors (DESIGN.md §6): Home Assistant Speech-to-Phrase 710 ms -> ratio {(p50e + p50p) / 710:.2f}; "
           f"Willow 500 ms -> ratio {(p50e + p50p) / 500:.2f}; processing target 50 ms p95 -> ratio {p95p / 50:.2f} "
           f"({'PASS' if p95p <= 50 else 'FAIL'})")
+    print("slowest after the decision: " + "; ".join(f"{ms:.0f} ms {what}" for ms, what in sorted(slowest, reverse=True)[:4]))
     print(f"cpu per audio second (whole always-on stage, commands): {cpu_ratio:.4f} "
           f"(median of {a.runs}: {', '.join(f'{c:.4f}' for c in cpu)})")
     print(f"processing_p95_ms: {p95p:.1f}")

@@ -140,12 +140,10 @@ public final class Transformer: @unchecked Sendable {
             let n = min(batchCapacity, tokens.count - start)
             let last = start + n == tokens.count
             forward(tokens[start..<(start + n)])
-            if allLogits || last {
-                let rows = allLogits ? 0..<n : (n - 1)..<n
-                for (i, row) in rows.enumerated() {
-                    let target = allLogits ? logits + (start + i) * hyper.vocabulary : logits
-                    finalLogits(row: row, into: target)
-                }
+            if allLogits {
+                finalLogits(rows: 0..<n, into: logits + start * hyper.vocabulary)
+            } else if last {
+                finalLogits(rows: (n - 1)..<n, into: logits)
             }
             start += n
         }
@@ -290,11 +288,12 @@ public final class Transformer: @unchecked Sendable {
         }
     }
 
-    private func finalLogits(row j: Int, into logits: UnsafeMutablePointer<Float>) {
+    /// The logits of the batch's `rows` into `logits[rows.count × vocabulary]`, one product for all.
+    private func finalLogits(rows: Range<Int>, into logits: UnsafeMutablePointer<Float>) {
         let s = scratch, E = hyper.embedding
-        Numerics.rmsNorm(s.x + j * E, outputNorm, s.xn, count: E, epsilon: hyper.rmsEpsilon)
-        s.multiply([outputMatrix], input: s.xn, rows: 1, outputs: [logits], pool: pool)
-        if traits.logitScale != 1 { for i in 0..<hyper.vocabulary { logits[i] /= traits.logitScale } }
+        for (i, j) in rows.enumerated() { Numerics.rmsNorm(s.x + j * E, outputNorm, s.xn + i * E, count: E, epsilon: hyper.rmsEpsilon) }
+        s.multiply([outputMatrix], input: s.xn, rows: rows.count, outputs: [logits], pool: pool)
+        if traits.logitScale != 1 { for i in 0..<(rows.count * hyper.vocabulary) { logits[i] /= traits.logitScale } }
     }
 }
 

@@ -178,6 +178,28 @@ public struct ActionGrammar: Sendable {
         return flags
     }
 
+    /// The bytes every answer from `cursor` continues with (up to `limit`): the text the grammar
+    /// leaves no choice in, such as `","command":"` after a complete device id. Empty where the next
+    /// byte is a choice or the answer is complete.
+    public func forcedBytes(_ cursor: Cursor, limit: Int = 64) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var cursor = cursor
+        while bytes.count < limit, cursor.isViable, !isComplete(cursor) {
+            var only: UInt8?
+            for state in cursor.states {
+                for edge in edges[Int(state)]
+                where !(state == afterAction && edge.byte == UInt8(ascii: ",") && cursor.actions >= maxActions) {
+                    guard only == nil || only == edge.byte else { return bytes }
+                    only = edge.byte
+                }
+            }
+            guard let byte = only else { break }
+            bytes.append(byte)
+            cursor = advance(cursor, CollectionOfOne(byte))
+        }
+        return bytes
+    }
+
     /// Whether the answer line is complete (the newline after ']' was written).
     public func isComplete(_ cursor: Cursor) -> Bool { cursor.states.contains(accepting) }
 

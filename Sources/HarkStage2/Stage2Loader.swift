@@ -23,6 +23,11 @@ public struct Stage2Generation: Sendable, Equatable {
     public let constraintMicroseconds: Double?
     /// Under a memory budget (`--memory-budget`): the expert cache's hit rate since the worker started.
     public var expertHitRate: Double? = nil
+    /// With a grammar: the model's passes over generated tokens (fewer than `tokens` when the tokens
+    /// the grammar forces were speculated), and how many tokens were speculated and kept.
+    public var passes: Int? = nil
+    public var draftedTokens: Int? = nil
+    public var acceptedTokens: Int? = nil
 }
 
 /// What `prime` did with a prompt's fixed start.
@@ -116,18 +121,22 @@ public final class Stage2Loader: Sendable {
     /// Greedy generation from `prompt` (special tokens in it are parsed), up to `maxTokens` or the
     /// first of `stop`; with `grammar`, every token is held to it and generation ends with its line.
     public func generate(prompt: String, maxTokens: Int, stop: [String] = [],
-                         grammar: ActionGrammar.Spec? = nil) throws(Stage2Error) -> Stage2Generation {
+                         grammar: ActionGrammar.Spec? = nil, speculate: Bool = true) throws(Stage2Error) -> Stage2Generation {
         var request = Stage2Message(op: "generate")
         request.prompt = prompt
         request.maxTokens = maxTokens
         request.stop = stop.isEmpty ? nil : stop
         request.grammar = grammar
+        request.speculate = speculate ? nil : false
         let answer = try exchange(request, audio: nil, expecting: "generated")
         return Stage2Generation(text: answer.text ?? "", promptTokens: answer.promptTokens ?? 0,
                                 reusedTokens: answer.reusedTokens ?? 0, tokens: answer.tokens ?? 0,
                                 prefillMilliseconds: answer.timings?["prefill_ms"] ?? 0,
                                 decodeMilliseconds: answer.timings?["decode_ms"] ?? 0,
-                                constraintMicroseconds: answer.timings?["constraint_us"], expertHitRate: answer.timings?["expert_hit_rate"])
+                                constraintMicroseconds: answer.timings?["constraint_us"], expertHitRate: answer.timings?["expert_hit_rate"],
+                                passes: answer.timings?["decode_passes"].map { Int($0) },
+                                draftedTokens: answer.timings?["drafted_tokens"].map { Int($0) },
+                                acceptedTokens: answer.timings?["accepted_tokens"].map { Int($0) })
     }
 
     /// Puts the fixed start of the prompts to come (the catalog part) into the worker's cache.

@@ -3,14 +3,16 @@ import FoundationEssentials
 /// One JSON message between harkd and the stage-2 worker. `op` says what it is:
 ///
 /// from harkd:  `transcribe` (an audio frame follows), `generate` (`prompt`, `max_tokens`, `stop`,
-///              and `grammar`: the answer is constrained to the catalog's action line), `prime`
+///              and `grammar`: the answer is constrained to the catalog's action line, the tokens
+///              it forces speculated unless `speculate` is false), `prime`
 ///              (`prompt`: the fixed start of the prompts to come, computed now or restored from the
 ///              worker's cache directory), `quit`;
 /// from worker: `ready` (after loading, with `timings`: `whisper_ms`, `llm_ms`, `rss_mb`),
 ///              `transcript` (`text`, `log_probability`, `timings.transcribe_ms`),
 ///              `generated` (`text`, `prompt_tokens`, `tokens`, `timings.prefill_ms`, `decode_ms`,
 ///              `reused_tokens` (the prompt's start already in the worker's cache), and with a
-///              grammar `timings.constraint_us`, the constraint's cost per token),
+///              grammar `timings.constraint_us`, the constraint's cost per token, and the
+///              speculation's `decode_passes`, `drafted_tokens` and `accepted_tokens`),
 ///              `primed` (`text`: `computed`, `disk` or `cached`, `prompt_tokens`, `timings.prefill_ms`
 ///              or `restore_ms` and `saved_ms`),
 ///              `error` (`message`; without an `id` the worker cannot go on and exits).
@@ -23,6 +25,9 @@ public struct Stage2Message: Codable, Sendable, Equatable {
     public var maxTokens: Int?
     public var stop: [String]?
     public var grammar: ActionGrammar.Spec?
+    /// With a grammar: whether the tokens it forces are evaluated with the chosen token in one
+    /// pass and checked (nil: yes). The answer is the same either way; false is for comparisons.
+    public var speculate: Bool?
     public var message: String?
     public var promptTokens: Int?
     public var reusedTokens: Int?
@@ -31,7 +36,7 @@ public struct Stage2Message: Codable, Sendable, Equatable {
     public var timings: [String: Double]?
 
     enum CodingKeys: String, CodingKey {
-        case op, id, text, prompt, stop, grammar, message, tokens, timings
+        case op, id, text, prompt, stop, grammar, speculate, message, tokens, timings
         case maxTokens = "max_tokens"
         case promptTokens = "prompt_tokens"
         case reusedTokens = "reused_tokens"

@@ -12,7 +12,8 @@ final class Generator {
     let context: Int
     /// The tokens whose keys and values are in the cache, in order.
     private var cached: [Int32] = []
-    private var logits: [Float]
+    /// The logits of the next position, then of each speculated token (`1 + maxDraft` rows).
+    private let logits: UnsafeMutableBufferPointer<Float>
     /// Every token's bytes (control tokens have none and are never allowed by a grammar), and the
     /// tokens by their first byte, for the constraint's search.
     private let pieces: Pieces
@@ -30,8 +31,10 @@ final class Generator {
         self.cacheDirectory = cacheDirectory
         self.modelIdentity = modelIdentity
         pieces = Pieces(model.tokenizer)
-        logits = [Float](repeating: 0, count: model.transformer.hyper.vocabulary)
+        logits = .allocate(capacity: model.transformer.hyper.vocabulary * (1 + Self.maxDraft))
     }
+
+    deinit { logits.deallocate() }
 
     struct Pieces {
         var bytes: [UInt8] = []
@@ -66,7 +69,7 @@ final class Generator {
         t.cache.truncate(to: reused)
         cached = Array(prompt[..<reused])
         let t0 = monotonicNow()
-        try logits.withUnsafeMutableBufferPointer { try t.evaluate(Array(prompt[reused...]), logits: $0.baseAddress!) }
+        try t.evaluate(Array(prompt[reused...]), logits: logits.baseAddress!)
         cached = prompt
         let t1 = monotonicNow()
 
@@ -76,21 +79,30 @@ final class Generator {
         var cursor = grammar?.start
         var sampler = Sampler.greedy
         let stops = request.stop ?? []
+        let vocabulary = t.hyper.vocabulary
+        // Speculation: where the grammar leaves the next bytes no choice, their tokens go into the
+        // cache with the chosen token in one evaluation (a batch costs little more than one token),
+        // and each is kept only if it is the token the constrained choice makes from the logits
+        // before it: the answer is the one token-by-token decoding gives, with fewer passes.
+        var speculated: [Int32] = []
+        var row = 0
+        var drafted = 0, accepted = 0, passes = 0
         while generated < maxTokens {
             let token: Int32
+            let rowLogits = UnsafeBufferPointer(rebasing: logits[(row * vocabulary)..<((row + 1) * vocabulary)])
             if let grammar, let current = cursor {
                 // The model's own choice first (what unconstrained greedy decoding costs), then the
                 // constraint: its check, and the search when the choice is not allowed.
-                let top = logits.withUnsafeBufferPointer(Self.argmax)
+                let top = Self.argmax(rowLogits)
                 let c0 = monotonicNow()
-                guard let allowed = constrainedArgmax(grammar, current, top: top) else { break }
+                guard let allowed = constrainedArgmax(grammar, current, rowLogits, top: top) else { break }
                 let piece = pieceBytes(allowed)
                 cursor = grammar.advance(current, piece)
                 constraintSeconds += monotonicNow() - c0
                 token = allowed
                 bytes += piece
             } else {
-                token = logits.withUnsafeBufferPointer { sampler.sample($0) }
+                token = sampler.sample(rowLogits)
                 if token == model.tokenizer.vocabulary.eos { break }
                 bytes += model.tokenizer.piece(token)
             }
@@ -103,16 +115,39 @@ final class Generator {
                     break
                 }
             }
-            try logits.withUnsafeMutableBufferPointer { try t.evaluate([token], logits: $0.baseAddress!) }
+            if let next = speculated.first {
+                speculated.removeFirst()
+                if next == token {
+                    // Already in the cache, and its logits are the next row.
+                    accepted += 1
+                    cached.append(token)
+                    row += 1
+                    continue
+                }
+                t.cache.truncate(to: cached.count)
+                speculated = []
+            }
+            let drafts = request.speculate == false ? [] : draft(grammar, cursor, room: maxTokens - generated)
+            passes += 1
+            row = 0
+            try t.evaluate([token] + drafts, logits: logits.baseAddress!, allLogits: !drafts.isEmpty)
             cached.append(token)
+            speculated = drafts
+            drafted += drafts.count
         }
+        if !speculated.isEmpty { t.cache.truncate(to: cached.count) }
         var answer = Stage2Message(op: "generated")
         answer.text = String(decoding: bytes, as: UTF8.self)
         answer.promptTokens = prompt.count
         answer.reusedTokens = reused
         answer.tokens = generated
         var timings = ["prefill_ms": (t1 - t0) * 1000, "decode_ms": (monotonicNow() - t1) * 1000]
-        if grammar != nil { timings["constraint_us"] = generated > 0 ? constraintSeconds / Double(generated) * 1e6 : 0 }
+        if grammar != nil {
+            timings["constraint_us"] = generated > 0 ? constraintSeconds / Double(generated) * 1e6 : 0
+            timings["decode_passes"] = Double(passes)
+            timings["drafted_tokens"] = Double(drafted)
+            timings["accepted_tokens"] = Double(accepted)
+        }
         if let experts = t.expertCache?.statistics {
             // Since the worker started: the share of expert uses that found the expert in its slot.
             timings["expert_hit_rate"] = experts.hitRate
@@ -159,7 +194,7 @@ final class Generator {
         }
         t.reset()
         cached = []
-        try logits.withUnsafeMutableBufferPointer { try t.evaluate(tokens, logits: $0.baseAddress!) }
+        try t.evaluate(tokens, logits: logits.baseAddress!)
         cached = tokens
         let compute = (monotonicNow() - t0) * 1000
         if let path, t.cache.window == nil {
@@ -180,6 +215,19 @@ final class Generator {
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
+    /// The most tokens speculated in one pass.
+    static let maxDraft = 16
+
+    /// The tokens of the bytes the grammar forces after `cursor` (none without a grammar), at most
+    /// `room - 1`, so the token chosen after them still fits the request's budget.
+    private func draft(_ grammar: ActionGrammar?, _ cursor: ActionGrammar.Cursor?, room: Int) -> [Int32] {
+        guard let grammar, let cursor, room > 1 else { return [] }
+        let forced = grammar.forcedBytes(cursor)
+        guard !forced.isEmpty else { return [] }
+        let tokens = model.tokenizer.encode(String(decoding: forced, as: UTF8.self), addSpecial: false, parseSpecial: false)
+        return Array(tokens.prefix(min(Self.maxDraft, room - 1)))
+    }
+
     private func pieceBytes(_ token: Int32) -> ArraySlice<UInt8> {
         pieces.bytes[Int(pieces.offsets[Int(token)])..<Int(pieces.offsets[Int(token) + 1])]
     }
@@ -188,22 +236,21 @@ final class Generator {
     /// `top` (the model's choice) is tried first; otherwise only the tokens whose first byte the
     /// grammar could take next are looked at, and of those only the ones likelier than the best
     /// allowed so far are checked.
-    private func constrainedArgmax(_ grammar: ActionGrammar, _ cursor: ActionGrammar.Cursor, top: Int) -> Int32? {
+    private func constrainedArgmax(_ grammar: ActionGrammar, _ cursor: ActionGrammar.Cursor, _ logits: UnsafeBufferPointer<Float>,
+                                   top: Int) -> Int32? {
         if allowed(grammar, cursor, top) { return Int32(top) }
         let next = grammar.nextBytes(cursor)
-        return logits.withUnsafeBufferPointer { logits -> Int32? in
-            var best: Int32 = -1
-            var bestLogit = -Float.infinity
-            for byte in 0..<256 where next[byte] {
-                for id in pieces.byFirstByte[byte] {
-                    let logit = logits[Int(id)]
-                    guard logit > bestLogit || (logit == bestLogit && id < best), allowed(grammar, cursor, Int(id)) else { continue }
-                    best = id
-                    bestLogit = logit
-                }
+        var best: Int32 = -1
+        var bestLogit = -Float.infinity
+        for byte in 0..<256 where next[byte] {
+            for id in pieces.byFirstByte[byte] {
+                let logit = logits[Int(id)]
+                guard logit > bestLogit || (logit == bestLogit && id < best), allowed(grammar, cursor, Int(id)) else { continue }
+                best = id
+                bestLogit = logit
             }
-            return best < 0 ? nil : best
         }
+        return best < 0 ? nil : best
     }
 
     private func allowed(_ grammar: ActionGrammar, _ cursor: ActionGrammar.Cursor, _ id: Int) -> Bool {

@@ -84,6 +84,33 @@ import Testing
         #expect(unlimited.advance(unlimited.start, Array("[\(one),\(one),\(one)".utf8)).actions == 3)
     }
 
+    /// The bytes the grammar leaves no choice in (what the worker speculates): up to the next choice,
+    /// none at a choice, the line's end after the last allowed action.
+    @Test(arguments: [
+        ("[", ""),
+        ("[{", "\"device\":\""),
+        ("[{\"device\":\"kitchen_", ""),
+        ("[{\"device\":\"kitchen_l", "ight\",\"command\":\""),
+        ("[{\"device\":\"heating\",\"command\":\"", "set_temperature\",\"args\":{\"celsius\":"),
+        ("[{\"device\":\"kitchen_light\",\"command\":\"turn_on", "\",\"args\":{}}"),
+        ("[{\"device\":\"kitchen_fan\",\"command\":\"set_speed\",\"args\":{\"level\":\"m", "edium\"}}"),
+        ("[{\"device\":\"speaker\",\"command\":\"cancel_timer\",\"args\":{}}", ""),
+        ("[]", "\n"),
+        ("[]\n", ""),
+    ])
+    func givenAPartialLine_thenTheForcedBytesRunToTheNextChoice(_ partial: String, _ forced: String) throws {
+        let grammar = try ActionGrammar(Self.spec)
+        let cursor = grammar.advance(grammar.start, Array(partial.utf8))
+        #expect(cursor.isViable)
+        #expect(String(decoding: grammar.forcedBytes(cursor), as: UTF8.self) == forced, "\(partial)")
+        #expect(grammar.forcedBytes(cursor, limit: 3).count == min(3, forced.utf8.count))
+        var one = Self.spec
+        one.maxActions = 1
+        let limited = try ActionGrammar(one)
+        let full = limited.advance(limited.start, Array("[{\"device\":\"speaker\",\"command\":\"cancel_timer\",\"args\":{}}".utf8))
+        #expect(String(decoding: limited.forcedBytes(full), as: UTF8.self) == "]\n")
+    }
+
     @Test func givenABadSpec_thenTheErrorSaysWhat() {
         func message(_ spec: ActionGrammar.Spec) -> String? {
             do { _ = try ActionGrammar(spec); return nil } catch { return error.message }
