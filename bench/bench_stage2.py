@@ -7,7 +7,9 @@ llama.cpp on the same model, prompt, grammar and texts as the reference.
 1. `say` (warm): harkd with the worker kept loaded (`always`); every dev-set text through
    `harkctl say`; wall time per request and the exact action-set match.
 2. Spoken (warm): harkd listening on stdin, the clips of tools/gen_command_audio.py (the dev set's
-   texts, 3 voices) played in real time with 1.5 s between them; end of speech -> answer from each
+   texts, 3 voices) played in real time with 1.5 s between them; end of speech (the clip's last voiced
+   sample, from the generator's manifest) -> answer: the utterance event's t_endpoint after it (the
+   capture's hangover, audio time) plus the wall time from that decision to the answer, from each
    request's `stage2 answered` event (stage 1's own latency when stage 1 took the command).
 3. Spoken (cold): `harkd --input CLIP` with the worker not running (`on_handoff`) and its files in the
    page cache, on clips that stage 1 handed over in the warm run; the catalog prefix restored from
@@ -16,7 +18,8 @@ llama.cpp on the same model, prompt, grammar and texts as the reference.
    GBNF grammar, greedy, 2 threads, the same texts; it keeps the shared prompt prefix between calls.
 5. harkd's resident memory with stage 2 configured but unloaded, and with --no-stage2.
 
-Ends with `warm_p50_ms`, `cold_p50_ms`, `say_p50_ms`, `spoken_exact_pct` (and p95s, `say_exact_pct`,
+Ends with `warm_p50_ms`, `cold_p50_ms`, `say_p50_ms`, `spoken_exact_pct` (and p95s, the warm p95 after
+the decision `warm_decision_p95_ms`, `say_exact_pct`,
 `llama_cpp_say_p50_ms`, `say_vs_llama_cpp`). Without the trained model (make model) it uses
 SmolLM2-135M-Instruct, which was never trained on the format: the accuracy figures then say so.
 """
@@ -152,8 +155,16 @@ def expected_for(text, dev):
     return next((it["expect"] for it in dev if it["text"] == text), None)
 
 
+def endpoint_ms(events, start, end, speech_end):
+    """The end-of-speech decision's delay after the last voiced sample (audio time `speech_end`, s):
+    the utterance event's t_endpoint between event indexes [start, end), less speech_end."""
+    utt = next((e for e in events[start:end] if e.get("type") == "utterance"), None)
+    return None if utt is None else (utt["t_endpoint"] - speech_end) * 1000
+
+
 def outcome_of(events, start, end):
-    """Between event indexes [start, end): (actions, latency ms, via) of one spoken request."""
+    """Between event indexes [start, end): (actions, latency ms after the end-of-speech decision, via)
+    of one spoken request."""
     seg = events[start:end]
     stage1 = next((e for e in seg if e.get("type") == "actions" and e.get("stage") == 1), None)
     if stage1:
@@ -171,13 +182,15 @@ def outcome_of(events, start, end):
 def bench_spoken_warm(chosen, dev, model, cache):
     h = Harkd(write_config(model, cache, "always"), [], stdin=True)
     silence = b"\0\0" * 24000   # 1.5 s
-    marks = []
+    marks, speech_ends, fed = [], [], 0
     try:
         h.wait_for(lambda ev: any(e.get("type") == "stage2" and e.get("state") == "primed" for e in ev))
         chunk = 1280 * 2
         for f in chosen:
             pcm = read_pcm(os.path.join(COMMANDS, f["path"])) + silence
             marks.append(len(h.events()))
+            speech_ends.append(fed / 16000 + f["command_end_sample"] / 16000)
+            fed += len(pcm) // 2
             t = time.perf_counter()
             for i in range(0, len(pcm), chunk):
                 h.p.stdin.write(pcm[i:i + chunk])
@@ -194,7 +207,8 @@ def bench_spoken_warm(chosen, dev, model, cache):
         results = []
         for k, f in enumerate(chosen):
             actions, ms, via = outcome_of(events, marks[k], marks[k + 1])
-            results.append((f, actions, ms, via, exact(actions, expected_for(f["text"], dev) or [[]])))
+            results.append((f, actions, ms, via, exact(actions, expected_for(f["text"], dev) or [[]]),
+                            endpoint_ms(events, marks[k], marks[k + 1], speech_ends[k])))
         return results
     finally:
         h.stop()
@@ -209,7 +223,8 @@ def bench_spoken_cold(chosen, dev, model, cache):
                               "--log-level", "warning"], capture_output=True, text=True, cwd=ROOT, timeout=600)
         events = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]
         actions, ms, via = outcome_of(events, 0, len(events))
-        results.append((f, actions, ms, via, exact(actions, expected_for(f["text"], dev) or [[]])))
+        results.append((f, actions, ms, via, exact(actions, expected_for(f["text"], dev) or [[]]),
+                        endpoint_ms(events, 0, len(events), f["command_end_sample"] / 16000)))
     return results
 
 
@@ -262,26 +277,34 @@ def main():
 
     chosen = clips(a.voices.split(","), a.clips)
     warm = bench_spoken_warm(chosen, dev, model, cache)
-    warm_ms = [r[2] for r in warm if r[2] is not None]
+    # Latency from the end of speech (the clip's last voiced sample): the end-of-speech decision's
+    # delay (the capture's silence hangover, in audio time) plus the time from the decision to the
+    # actions (stage 1's processing, Whisper and the model when stage 2 answers).
+    warm_ms = [r[2] + r[5] for r in warm if r[2] is not None and r[5] is not None]
+    decided_ms = [r[2] for r in warm if r[2] is not None]
+    endpoint = [r[5] for r in warm if r[5] is not None]
     warm_ok = sum(r[4] for r in warm)
-    for f, actions, ms, via, ok in warm:
+    for f, actions, ms, via, ok, ep in warm:
         print(f"  {f['path']}: '{f['text']}' -> {via}, {json.dumps(actions)}, {ms if ms is None else round(ms)} ms{'' if ok else '  (wrong)'}")
-    print(f"spoken (warm, {len(warm)} clips): end of speech -> actions p50 {pct(warm_ms, 50):.0f} ms, p95 {pct(warm_ms, 95):.0f} ms; "
-          f"exact {warm_ok}/{len(warm)}")
+    print(f"spoken (warm, {len(warm)} clips): end of speech -> actions p50 {pct(warm_ms, 50):.0f} ms, p95 {pct(warm_ms, 95):.0f} ms "
+          f"(end of speech -> decision p50 {pct(endpoint, 50):.0f} ms; decision -> actions p50 {pct(decided_ms, 50):.0f}, "
+          f"p95 {pct(decided_ms, 95):.0f} ms); exact {warm_ok}/{len(warm)}")
     # Cold runs time the worker's start, so they use clips that stage 1 handed over in the warm run
     # (a clip stage 1 takes never starts the worker).
     handed = [r[0] for r in warm if r[3] not in ("stage 1", "no request")]
     cold = bench_spoken_cold(handed[:a.cold], dev, model, cache)
-    cold_ms = [r[2] for r in cold if r[2] is not None]
-    print(f"spoken (cold, {len(cold)} clips stage 1 handed over): p50 {pct(cold_ms, 50):.0f} ms, p95 {pct(cold_ms, 95):.0f} ms")
-    for f, actions, ms, via, ok in cold:
-        print(f"  {f['path']}: '{f['text']}' -> {via}, {ms if ms is None else round(ms)} ms")
+    cold_ms = [r[2] + r[5] for r in cold if r[2] is not None and r[5] is not None]
+    print(f"spoken (cold, {len(cold)} clips stage 1 handed over): end of speech -> actions p50 {pct(cold_ms, 50):.0f} ms, "
+          f"p95 {pct(cold_ms, 95):.0f} ms")
+    for f, actions, ms, via, ok, ep in cold:
+        print(f"  {f['path']}: '{f['text']}' -> {via}, {ms if ms is None else round(ms)} ms after the decision")
 
     print(f"harkd_rss_stage2_unloaded_mb: {rss['stage2_unloaded']:.1f}")
     print(f"harkd_rss_no_stage2_mb: {rss['no_stage2']:.1f}")
     print(f"llama_cpp_say_p50_ms: {pct(ref_times, 50):.0f}")
     print(f"say_vs_llama_cpp: {pct(say_times, 50) / pct(ref_times, 50):.2f}")
     print(f"say_exact_pct: {100 * say_ok / len(items):.1f}")
+    print(f"warm_decision_p95_ms: {pct(decided_ms, 95):.0f}")
     print(f"warm_p95_ms: {pct(warm_ms, 95):.0f}")
     print(f"warm_p50_ms: {pct(warm_ms, 50):.0f}")
     print(f"cold_p50_ms: {pct(cold_ms, 50):.0f}")

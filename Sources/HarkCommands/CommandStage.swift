@@ -236,7 +236,7 @@ public final class CommandStage {
         } else {
             rejectedCount += 1
             let id = "utt-\(rejectedCount)"
-            handoff.put(id: id, samples: heard, text: words)
+            handoff.put(id: id, samples: heard, text: words, endedAt: endedAt)
             outputs.append(.rejected(reason: "out_of_grammar", audio: id))
         }
         return outputs
@@ -313,6 +313,9 @@ public final class UtteranceHandoff: Sendable {
         public let id: String
         public let samples: [Int16]
         public let text: String
+        /// When its end of speech was decided (wall clock): stage 2's latency counts from here, so the
+        /// time stage 1 spent on it (a second pass) is in it.
+        public let endedAt: ContinuousClock.Instant
     }
 
     public let capacity: Int
@@ -322,9 +325,9 @@ public final class UtteranceHandoff: Sendable {
         self.capacity = capacity
     }
 
-    func put(id: String, samples: [Int16], text: String) {
+    func put(id: String, samples: [Int16], text: String, endedAt: ContinuousClock.Instant) {
         pending.withLock { list in
-            list.append(Utterance(id: id, samples: samples, text: text))
+            list.append(Utterance(id: id, samples: samples, text: text, endedAt: endedAt))
             if list.count > capacity { list.removeFirst(list.count - capacity) }
         }
     }

@@ -112,7 +112,7 @@ public final class Daemon: Sendable {
         if let stage2 {
             sink.observe { event in
                 switch event {
-                case let .rejected(1, "out_of_grammar", id?): stage2.handle(rejected: id, endedAt: .now)
+                case let .rejected(1, "out_of_grammar", id?): stage2.handle(rejected: id)
                 case .wake, .listen: stage2.heardWake()
                 default: break
                 }

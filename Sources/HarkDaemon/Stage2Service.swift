@@ -238,10 +238,10 @@ public final class Stage2Service: Service, Sendable {
         return primed.milliseconds
     }
 
-    /// Stage 1 rejected an utterance whose audio is in the handoff under `id`; `endedAt` is when its
-    /// end of speech was decided (the actions' latency counts from there).
-    public func handle(rejected id: String, endedAt: ContinuousClock.Instant) {
-        queue.async { [self] in spoken(id: id, endedAt: endedAt) }
+    /// Stage 1 rejected an utterance whose audio is in the handoff under `id`. The actions' latency
+    /// counts from its end-of-speech decision, which the handoff keeps with it.
+    public func handle(rejected id: String) {
+        queue.async { [self] in spoken(id: id) }
     }
 
     /// A text stage 1's grammar did not match (`say`): understood and, unless `dryRun`, dispatched.
@@ -275,7 +275,7 @@ public final class Stage2Service: Service, Sendable {
     }
 
     /// On the queue: one rejected utterance, end to end.
-    private func spoken(id: String, endedAt: ContinuousClock.Instant) {
+    private func spoken(id: String) {
         guard let utterance = handoff.take(id: id) else {
             logger.warning("stage 2: utterance \(id) is no longer kept (more were rejected while it waited)")
             return
@@ -301,7 +301,7 @@ public final class Stage2Service: Service, Sendable {
             sink.emit(.error(kind: "stage2", message: error.message, t: nil))
             return
         }
-        report(outcome, timings: timings, started: endedAt, audio: id)
+        report(outcome, timings: timings, started: utterance.endedAt, audio: id)
         guard !outcome.actions.isEmpty else {
             sink.emit(.rejected(stage: 2, reason: "no_actions", audio: id))
             return
@@ -312,7 +312,7 @@ public final class Stage2Service: Service, Sendable {
         let submit = self.submit, sink = self.sink
         let done = DispatchSemaphore(value: 0)
         Task {
-            if await submit(outcome.actions.map { ActionDispatcher.Request(action: $0) }, .voice(stage: 2), endedAt) == nil {
+            if await submit(outcome.actions.map { ActionDispatcher.Request(action: $0) }, .voice(stage: 2), utterance.endedAt) == nil {
                 sink.emit(.error(kind: "stage2", message: "no device catalog: the actions were not dispatched", t: nil))
             }
             done.signal()
