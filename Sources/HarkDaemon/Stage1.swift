@@ -74,6 +74,14 @@ public final class Stage1 {
         translate(commands?.endOfInput(at: pipeline.time) ?? [])
     }
 
+    /// What decided the last utterance, for the log: the first pass's confidence, the speech its words
+    /// left uncovered (s), and whether the second pass was asked.
+    private var scores: Logger.Metadata {
+        ["confidence": "\(commands?.lastConfidence.map { "\($0)" } ?? "-")",
+         "uncovered_s": "\(commands?.lastUncovered.map { "\($0)" } ?? "-")",
+         "second_pass": "\(commands?.lastUsedSecondPass ?? false)"]
+    }
+
     private func translate(_ heard: [CommandStage.Output]) -> [Output] {
         var outputs: [Output] = []
         for output in heard {
@@ -83,11 +91,10 @@ public final class Stage1 {
             case let .transcript(text):
                 outputs.append(.event(.transcript(stage: 1, text: text)))
             case let .command(actions, endedAt):
+                logger.debug("command", metadata: scores)
                 outputs.append(.command(actions, endedAt: endedAt))
             case let .rejected(reason, audio):
-                logger.info("rejected", metadata: ["reason": "\(reason)", "audio": "\(audio ?? "-")",
-                                                   "confidence": "\(commands?.lastConfidence.map { "\($0)" } ?? "-")",
-                                                   "uncovered_s": "\(commands?.lastUncovered.map { "\($0)" } ?? "-")"])
+                logger.info("rejected", metadata: scores.merging(["reason": "\(reason)", "audio": "\(audio ?? "-")"]) { $1 })
                 outputs.append(.event(.rejected(stage: 1, reason: reason, audio: audio)))
             }
         }

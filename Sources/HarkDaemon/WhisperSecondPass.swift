@@ -62,7 +62,9 @@ public struct WhisperSecondPass: Sendable {
     }
 
     /// The heavy half of `decide`, which needs only the speech: Whisper's free and in-grammar
-    /// transcripts of it. Nil when `shouldStop` said yes before the search ended.
+    /// transcripts of it. When the free transcript is itself a command, `verdict` takes it whatever
+    /// the search would find, so there is none: the free transcript stands as the in-grammar one
+    /// (for a clean command this halves the decoding). Nil when `shouldStop` said yes before the end.
     public func analyse(_ samples: [Int16], shouldStop: () -> Bool = { false }) -> WhisperTranscriber.Constrained? {
         let audio = samples.map { Float($0) / 32768 }
         let context = WhisperTranscriber.AudioContext(minimumFrames: configuration.minimumFrames)
@@ -78,7 +80,8 @@ public struct WhisperSecondPass: Sendable {
             case .prefix: .prefix
             case .complete: .complete
             }
-        }, beam: configuration.beam, threads: configuration.threads, shouldStop: shouldStop)
+        }, beam: configuration.beam, threads: configuration.threads, freeSuffices: { grammar.parse($0.text) != nil },
+           shouldStop: shouldStop)
     }
 
     /// The light half of `decide`: the rules above, applied to `analyse`'s result and what the first
@@ -222,14 +225,25 @@ public final class SecondPassLoader: Sendable {
             defer { current = nil }
             return current
         }
+        var decision: WhisperSecondPass.Decision?
+        var early = false
         if let job {
             if job.samples == samples, let pass = currentPass(), let result = job.wait() {
-                return pass.verdict(result, firstPass: firstPass)
+                decision = pass.verdict(result, firstPass: firstPass)
+                early = true
+            } else {
+                job.abandoned.store(true, ordering: .relaxed)
             }
-            job.abandoned.store(true, ordering: .relaxed)
         }
-        guard let energy else { return decideUnmeasured(samples, firstPass: firstPass) }
-        return energy.measure("second_pass") { decideUnmeasured(samples, firstPass: firstPass) }
+        if decision == nil {
+            decision = energy.map { $0.measure("second_pass") { decideUnmeasured(samples, firstPass: firstPass) } }
+                ?? decideUnmeasured(samples, firstPass: firstPass)
+        }
+        if let decision {
+            logger.debug("second pass", metadata: ["free": "\(decision.constrained.free.text)", "in_grammar": "\(decision.constrained.text ?? "-")",
+                                                   "command": "\(decision.verdict.command ?? "-")", "started_early": "\(early)"])
+        }
+        return decision
     }
 
     private func decideUnmeasured(_ samples: [Int16], firstPass: String?) -> WhisperSecondPass.Decision? {

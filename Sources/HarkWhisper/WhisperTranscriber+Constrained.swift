@@ -35,11 +35,16 @@ extension WhisperTranscriber {
     /// Tokens are tried from the most likely down, so the search stays cheap: it looks at no more than
     /// `candidates` tokens per hypothesis and step. `shouldStop` is asked before each step of both
     /// decodings; when it says yes, decoding ends and the result is nil (the caller no longer wants it).
+    /// When `freeSuffices` says yes of the free transcript (its caller needs no search when the
+    /// transcript is itself a sentence), there is no search: the free transcript is the result.
     public func constrained(_ encoded: EncodedAudio, viability: (String) -> TextViability, beam: Int = 2,
                             candidates: Int = 400, maxTokens: Int = 24, threads: Int = 1,
-                            shouldStop: () -> Bool) -> Constrained? {
+                            freeSuffices: (Transcript) -> Bool = { _ in false }, shouldStop: () -> Bool) -> Constrained? {
         let free = greedy(encoded, threads: threads, maxTokens: maxTokens, shouldStop: shouldStop)
         if shouldStop() { return nil }
+        if freeSuffices(free) {
+            return Constrained(text: free.text, tokens: free.tokens, logProbability: free.logProbabilities.reduce(0, +), free: free)
+        }
         let vocabulary = model.vocabulary
         struct Hypothesis {
             var decoding: Decoding
