@@ -208,6 +208,8 @@ public final class CommandStage {
         lastUncovered = uncovered
         lastUsedSecondPass = false
         lastFirstPass = words
+        // What the second pass transcribed when it sent the utterance on: stage 2 need not again.
+        var transcript: String?
         if let secondPass, confidence < secondPass.below {
             let firstPass = confident && grammar.parse(words) != nil ? words : nil
             handedOver = false
@@ -215,6 +217,7 @@ public final class CommandStage {
                 lastUsedSecondPass = true
                 words = verdict.command ?? verdict.heard
                 confident = verdict.command != nil
+                transcript = verdict.heard
             }
         } else if let secondPass, (uncovered ?? 0) > configuration.uncoveredSpeech, grammar.parse(words) != nil {
             // Sure of a command that leaves speech uncovered: a longer request, or noise the voice-
@@ -226,6 +229,7 @@ public final class CommandStage {
                 lastUsedSecondPass = true
                 words = verdict.heard
                 confident = false
+                transcript = verdict.heard
             }
         } else {
             abandonSecondPass()
@@ -236,7 +240,7 @@ public final class CommandStage {
         } else {
             rejectedCount += 1
             let id = "utt-\(rejectedCount)"
-            handoff.put(id: id, samples: heard, text: words, endedAt: endedAt)
+            handoff.put(id: id, samples: heard, text: words, transcript: transcript, endedAt: endedAt)
             outputs.append(.rejected(reason: "out_of_grammar", audio: id))
         }
         return outputs
@@ -313,6 +317,9 @@ public final class UtteranceHandoff: Sendable {
         public let id: String
         public let samples: [Int16]
         public let text: String
+        /// The second pass's free transcript of its speech, when the second pass ran (Whisper's, in
+        /// harkd): stage 2 uses it instead of transcribing the audio again.
+        public let transcript: String?
         /// When its end of speech was decided (wall clock): stage 2's latency counts from here, so the
         /// time stage 1 spent on it (a second pass) is in it.
         public let endedAt: ContinuousClock.Instant
@@ -325,9 +332,9 @@ public final class UtteranceHandoff: Sendable {
         self.capacity = capacity
     }
 
-    func put(id: String, samples: [Int16], text: String, endedAt: ContinuousClock.Instant) {
+    func put(id: String, samples: [Int16], text: String, transcript: String?, endedAt: ContinuousClock.Instant) {
         pending.withLock { list in
-            list.append(Utterance(id: id, samples: samples, text: text, endedAt: endedAt))
+            list.append(Utterance(id: id, samples: samples, text: text, transcript: transcript, endedAt: endedAt))
             if list.count > capacity { list.removeFirst(list.count - capacity) }
         }
     }

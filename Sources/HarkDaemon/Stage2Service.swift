@@ -272,6 +272,8 @@ public final class Stage2Service: Service, Sendable {
         var transcribeMilliseconds = 0.0
         var generation: Stage2Generation?
         var remote: Stage2Remote.Answer?
+        /// Who transcribed a spoken request: `worker`, or stage 1's `second_pass`.
+        var transcriptBy: String?
     }
 
     /// On the queue: one rejected utterance, end to end.
@@ -284,9 +286,16 @@ public final class Stage2Service: Service, Sendable {
         let text: String
         do throws(Stage2Error) {
             timings.loadMilliseconds = try load()
-            let transcript = try loader.transcribe(utterance.samples)
-            timings.transcribeMilliseconds = transcript.milliseconds
-            text = transcript.text
+            if let transcript = utterance.transcript {
+                // Stage 1's second pass ran the same Whisper on the utterance's speech.
+                text = transcript
+                timings.transcriptBy = "second_pass"
+            } else {
+                let transcript = try loader.transcribe(utterance.samples)
+                timings.transcribeMilliseconds = transcript.milliseconds
+                text = transcript.text
+                timings.transcriptBy = "worker"
+            }
         } catch {
             sink.emit(.error(kind: "stage2", message: error.message, t: nil))
             return
@@ -373,6 +382,7 @@ public final class Stage2Service: Service, Sendable {
                         .init("prompt_tokens", Double(generation.promptTokens)), .init("reused_tokens", Double(generation.reusedTokens)),
                         .init("tokens", Double(generation.tokens))]
             if let constraint = generation.constraintMicroseconds { numbers.append(.init("constraint_us", constraint)) }
+            if let passes = generation.passes { numbers.append(.init("decode_passes", Double(passes))) }
             if let rate = generation.expertHitRate { numbers.append(.init("expert_hit_rate", rate)) }
         }
         if let remote = timings.remote {
@@ -382,6 +392,7 @@ public final class Stage2Service: Service, Sendable {
         }
         var strings: [Stage2Report.Pair<String>] = [.init("via", outcome.via), .init("text", outcome.text)]
         if let audio { strings.append(.init("audio", audio)) }
+        if let by = timings.transcriptBy { strings.append(.init("transcript_by", by)) }
         var report = Stage2Report(state: "answered", milliseconds: (ContinuousClock.now - started) / .milliseconds(1),
                                   strings: strings, numbers: numbers)
         report.actions = outcome.actions.map(\.jsonText)
