@@ -34,6 +34,9 @@ public struct WhisperSecondPass: Sendable {
         /// The same, when moreover the first pass would have given the same actions.
         public var agreementMargin: Float = 40
         public var maxExtraWords = 1
+        /// The most nats an in-grammar transcript may trail the free one by and still win (the search
+        /// drops hypotheses further behind: `verdict` would refuse them).
+        public var widestMargin: Float { max(margin, looseMargin, agreementMargin) }
         /// The encoder's input: the speech present, padded to at least this many 10 ms frames.
         public var minimumFrames = 1000
         public var beam = 2
@@ -80,8 +83,8 @@ public struct WhisperSecondPass: Sendable {
             case .prefix: .prefix
             case .complete: .complete
             }
-        }, beam: configuration.beam, threads: configuration.threads, freeSuffices: { grammar.parse($0.text) != nil },
-           shouldStop: shouldStop)
+        }, beam: configuration.beam, threads: configuration.threads, within: configuration.widestMargin,
+           freeSuffices: { grammar.parse($0.text) != nil }, shouldStop: shouldStop)
     }
 
     /// The light half of `decide`: the rules above, applied to `analyse`'s result and what the first

@@ -36,15 +36,18 @@ extension WhisperTranscriber {
     /// `candidates` tokens per hypothesis and step. `shouldStop` is asked before each step of both
     /// decodings; when it says yes, decoding ends and the result is nil (the caller no longer wants it).
     /// When `freeSuffices` says yes of the free transcript (its caller needs no search when the
-    /// transcript is itself a sentence), there is no search: the free transcript is the result.
+    /// transcript is itself a sentence), there is no search: the free transcript is the result. With
+    /// `within`, a hypothesis more than that many nats less likely than the free transcript is dropped
+    /// (scores only fall, so it could never come closer): for a caller that has no use for one.
     public func constrained(_ encoded: EncodedAudio, viability: (String) -> TextViability, beam: Int = 2,
-                            candidates: Int = 400, maxTokens: Int = 24, threads: Int = 1,
+                            candidates: Int = 400, maxTokens: Int = 24, threads: Int = 1, within: Float = .infinity,
                             freeSuffices: (Transcript) -> Bool = { _ in false }, shouldStop: () -> Bool) -> Constrained? {
         let free = greedy(encoded, threads: threads, maxTokens: maxTokens, shouldStop: shouldStop)
         if shouldStop() { return nil }
         if freeSuffices(free) {
             return Constrained(text: free.text, tokens: free.tokens, logProbability: free.logProbabilities.reduce(0, +), free: free)
         }
+        let floor = free.logProbabilities.reduce(0, +) - within
         let vocabulary = model.vocabulary
         struct Hypothesis {
             var decoding: Decoding
@@ -74,11 +77,16 @@ extension WhisperTranscriber {
                 let logits = hypothesis.decoding.logits
                 // Ending here, if the text is a sentence.
                 if !banned.contains(vocabulary.endOfText), check(vocabulary.text(hypothesis.tokens)) == .complete {
-                    finished.append((hypothesis.tokens, hypothesis.score + logits[vocabulary.endOfText] - normaliser))
+                    let score = hypothesis.score + logits[vocabulary.endOfText] - normaliser
+                    if score >= floor { finished.append((hypothesis.tokens, score)) }
                 }
                 // Its best `beam` other allowed tokens are all it can contribute: scan down from the top.
                 var found = 0
-                for token in Self.topTokens(logits, count: candidates) where token < vocabulary.endOfText && !banned.contains(token) {
+                var ranked = Ranking(logits, window: 30)
+                var looked = 0
+                while found < beam, looked < candidates, let token = ranked.next() {
+                    looked += 1
+                    guard token < vocabulary.endOfText && !banned.contains(token) else { continue }
                     let score = hypothesis.score + logits[token] - normaliser
                     // Punctuation and other wordless tokens say nothing a grammar can check: they may
                     // only close a sentence ("… fan."), or "kitchen, … … …" would stay a prefix forever.
@@ -86,13 +94,12 @@ extension WhisperTranscriber {
                     if check(vocabulary.text(hypothesis.tokens + [token])) != .impossible {
                         next.append((index, token, score))
                         found += 1
-                        if found == beam { break }
                     }
                 }
             }
             next.sort { $0.score > $1.score }
             // A hypothesis worse than the best finished one cannot overtake it: scores only fall.
-            let bar = finished.map(\.score).max() ?? -.infinity
+            let bar = max(floor, finished.map(\.score).max() ?? -.infinity)
             var kept: [Hypothesis] = []
             for candidate in next.prefix(beam) where candidate.score > bar {
                 var h = live[candidate.from]
@@ -121,17 +128,51 @@ extension WhisperTranscriber {
         bytes.contains { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7a) || $0 == 0x25 || $0 >= 0x80 }
     }
 
-    /// The `count` tokens with the largest logits, largest first (−∞ ones left out). Only tokens within
-    /// `window` nats of the best are considered: anything further is e^-30 less likely than it.
-    static func topTokens(_ logits: [Float], count: Int, window: Float = 30) -> [Int] {
-        logits.withUnsafeBufferPointer { l in
+    /// The tokens with the largest logits, largest first (the lower id first among equals, −∞ ones left
+    /// out), one at a time: a heap, so a search that needs only the first few does not sort the
+    /// thousands within reach. Only tokens within `window` nats of the best are considered: anything
+    /// further is e^-window less likely than it.
+    struct Ranking {
+        private let logits: [Float]
+        private var heap: [Int] = []
+
+        init(_ logits: [Float], window: Float) {
+            self.logits = logits
             var top = -Float.infinity
-            for v in l { top = max(top, v) }
+            for v in logits { top = max(top, v) }
             let floor = top - window
-            var ids: [Int] = []
-            for id in l.indices where l[id] >= floor && l[id] > -.infinity { ids.append(id) }
-            ids.sort { l[$0] > l[$1] }
-            return Array(ids.prefix(count))
+            for id in logits.indices where logits[id] >= floor && logits[id] > -.infinity { heap.append(id) }
+            var i = heap.count / 2
+            while i > 0 {
+                i -= 1
+                sink(i)
+            }
+        }
+
+        /// Whether token a ranks before token b.
+        private func before(_ a: Int, _ b: Int) -> Bool { logits[a] > logits[b] || (logits[a] == logits[b] && a < b) }
+
+        private mutating func sink(_ start: Int) {
+            var i = start
+            while true {
+                let left = 2 * i + 1, right = left + 1
+                var best = i
+                if left < heap.count, before(heap[left], heap[best]) { best = left }
+                if right < heap.count, before(heap[right], heap[best]) { best = right }
+                if best == i { return }
+                heap.swapAt(i, best)
+                i = best
+            }
+        }
+
+        mutating func next() -> Int? {
+            guard let first = heap.first else { return nil }
+            let last = heap.removeLast()
+            if !heap.isEmpty {
+                heap[0] = last
+                sink(0)
+            }
+            return first
         }
     }
 }

@@ -127,6 +127,35 @@ import Testing
         #expect(command.logProbability > command.freeLogProbability - 8)
         let question = t.constrained(try encode(Self.commands + "/oos/piper_joe_00_clean.wav"), viability: viability)
         #expect(question.logProbability < question.freeLogProbability - 10, "\(question.text ?? "-") vs \(question.free.text)")
+        // A caller with no use for hypotheses over 5 nats behind the free transcript: the question's
+        // in-grammar text is further behind than that, so none is found; the command's is kept.
+        let close = t.constrained(try encode(Self.commands + "/oos/piper_joe_00_clean.wav"), viability: viability, within: 5,
+                                  shouldStop: { false })
+        #expect(close?.text == nil && close?.free == question.free)
+        let kept = t.constrained(try encode(Self.commands + "/ingrammar/flite_rms_05_clean.wav"), viability: viability, within: 8,
+                                 shouldStop: { false })
+        #expect(kept?.text == command.text && kept?.logProbability == command.logProbability)
+        // Free transcript already a sentence: no search, it is the answer.
+        let suffices = t.constrained(try encode(Self.commands + "/ingrammar/flite_rms_05_clean.wav"), viability: viability,
+                                     freeSuffices: { _ in true }, shouldStop: { false })
+        #expect(suffices?.text == command.free.text && suffices?.logProbability == command.freeLogProbability)
+    }
+
+    @Test("The ranking gives tokens by logit, largest first, the lower id first among equals, only those within the window")
+    func ranking() {
+        let logits: [Float] = [1, 5, -.infinity, 5, -40, 3, 4.5, -20]
+        var ranking = WhisperTranscriber.Ranking(logits, window: 30)
+        var order: [Int] = []
+        while let id = ranking.next() { order.append(id) }
+        #expect(order == [1, 3, 6, 5, 0, 7])
+        var random = SystemRandomNumberGenerator()
+        let many = (0..<5000).map { _ in Float(Int.random(in: -400...400, using: &random)) / 10 }
+        var all = WhisperTranscriber.Ranking(many, window: 30)
+        var got: [Int] = []
+        while let id = all.next() { got.append(id) }
+        let top = many.max()!
+        let expected = many.indices.filter { many[$0] >= top - 30 }.sorted { many[$0] > many[$1] || (many[$0] == many[$1] && $0 < $1) }
+        #expect(got == expected)
     }
 }
 
