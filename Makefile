@@ -9,7 +9,8 @@
 #                    make bench-whisper: hark-whisper vs faster-whisper, seconds per utterance;
 #                    make bench-llm: hark-llm vs llama.cpp, prefill and decode tokens/s, peak RSS;
 #                    make bench-power: the always-on stage's estimated milliwatts on each board;
-#                    make bench-stage2: free-form requests end to end, warm/cold/say latency and accuracy)
+#                    make bench-stage2: free-form requests end to end, warm/cold/say latency and accuracy;
+#                    make bench-speculation: the worker's speculated grammar-forced tokens vs token by token)
 #   make stage2-prompt-fixtures  re-capture training/prompt.py's prompts and answer lines for
 #                    harkd's stage-2 prompt tests, and the held-out requests its test of the trained
 #                    model says (committed; .venv)
@@ -59,7 +60,7 @@ MODEL_FILES := $(shell cut -d' ' -f3 models/manifest.sha256 2>/dev/null | sed 's
 APT_PACKAGES := libasound2-dev libsqlite3-dev libmosquitto-dev mosquitto libcurl4-openssl-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us gcc g++ alsa-utils espeak-ng flite sox python3-venv python3-pip time
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: model train-model eval-stage2 stage2-prompt-fixtures run test deps models build venv venv-whisper venv-llm venv-torch llm-fixtures tiny-moe-fixtures bench-llm test-data command-audio bench-audio demo bench bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper bench-power bench-stage2 fixtures gguf-fixtures whisper-fixtures clean install install-files uninstall
+.PHONY: model train-model eval-stage2 stage2-prompt-fixtures run test deps models build venv venv-whisper venv-llm venv-torch llm-fixtures tiny-moe-fixtures bench-llm test-data command-audio bench-audio demo bench bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper bench-power bench-stage2 bench-speculation fixtures gguf-fixtures whisper-fixtures clean install install-files uninstall
 
 run: deps models build model demo-audio demo
 
@@ -208,7 +209,7 @@ demo:
 		$(BIN)/harkd --input alsa:default --dry-run --events - ; \
 	else echo "== no capture device found: skipping live listening"; fi
 
-bench: bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper bench-quant bench-llm bench-power bench-stage2
+bench: bench-wake bench-dispatch bench-commands bench-second-pass bench-whisper bench-quant bench-llm bench-power bench-stage2 bench-speculation
 
 bench-wake: deps models build venv bench-audio
 	bench/bench-wake.sh
@@ -279,6 +280,11 @@ bench-stage2: deps models venv-llm command-audio
 	$(SWIFT) build $(SWIFT_FLAGS) --product harkctl
 	$(SWIFT) build $(SWIFT_FLAGS) --product hark-stage2
 	$(PYTHON_VENV) bench/bench_stage2.py $(BENCH_STAGE2_ARGS)
+
+# The same answers in fewer passes: every dev-set request decoded both ways by one worker.
+bench-speculation: deps models venv model
+	$(SWIFT) build $(SWIFT_FLAGS) --product hark-stage2
+	$(PYTHON_VENV) bench/bench_speculation.py $(BENCH_SPECULATION_ARGS)
 
 bench-llm: deps models venv-llm
 	$(SWIFT) build $(SWIFT_FLAGS) --product hark-llm
