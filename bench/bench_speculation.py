@@ -4,7 +4,8 @@
     .venv/bin/python bench/bench_speculation.py [--held build/stage2-data --limit 200] [--threads 2]
 
 Every request (the shared dev set, or a gen_data output's held-out requests) goes to one hark-stage2
-worker twice, with `speculate: false` and with speculation (the default), through the same frames
+worker twice, with `speculate: false` and with speculation (the default; each first on every other
+request), through the same frames
 harkd uses (training/eval_stage2.py's HarkRunner), with the catalog's action grammar. Prints how many
 answers are identical (they must all be), the decode time of each way and their ratio, and the
 model's passes over the answer tokens. Ends with `identical: N/M` and `decode_ratio: R`
@@ -33,6 +34,7 @@ def main():
     decode = {False: 0.0, True: 0.0}
     same = tokens = passes = drafted = kept = 0
     primed = None
+    answers_order = []
     for it in items:
         cat = it.get("catalog") or ev.DEMO
         cat_text, spec = prompt.render_catalog(cat), prompt.grammar_spec(cat)
@@ -40,10 +42,12 @@ def main():
             runner.request({"op": "prime", "prompt": prompt.prefix_of(cat_text)})
             primed = cat_text
         answers = {}
-        for speculate in (False, True):
+        # Each way goes first on every other request, so neither always finds the caches warmer.
+        for speculate in ((False, True) if len(answers_order) % 2 == 0 else (True, False)):
             answers[speculate] = runner.request({"op": "generate", "prompt": prompt.build_prompt(cat_text, it["text"], prompt.render_state(it.get("state"))),
                                                  "max_tokens": 160, "stop": ["\n"], "grammar": spec, "speculate": speculate})
             decode[speculate] += answers[speculate]["timings"]["decode_ms"]
+        answers_order.append(it["text"])
         fast, plain = answers[True], answers[False]
         if fast["text"] == plain["text"]:
             same += 1

@@ -48,9 +48,14 @@ public final class CommandStage {
             public var command: String?
             /// What it transcribed (for the transcript event and logs).
             public var heard: String
-            public init(command: String?, heard: String) {
+            /// What it transcribed as stage 2 may take it instead of transcribing the audio again:
+            /// trimmed, empty when it judged the speech silent; nil when it is not the whole of what
+            /// was said (cut at a length limit) or is not what stage 2 would hear.
+            public var transcript: String?
+            public init(command: String?, heard: String, transcript: String? = nil) {
                 self.command = command
                 self.heard = heard
+                self.transcript = transcript
             }
         }
         public var below: Double
@@ -217,7 +222,7 @@ public final class CommandStage {
                 lastUsedSecondPass = true
                 words = verdict.command ?? verdict.heard
                 confident = verdict.command != nil
-                transcript = verdict.heard
+                transcript = verdict.transcript
             }
         } else if let secondPass, (uncovered ?? 0) > configuration.uncoveredSpeech, grammar.parse(words) != nil {
             // Sure of a command that leaves speech uncovered: a longer request, or noise the voice-
@@ -229,7 +234,7 @@ public final class CommandStage {
                 lastUsedSecondPass = true
                 words = verdict.heard
                 confident = false
-                transcript = verdict.heard
+                transcript = verdict.transcript
             }
         } else {
             abandonSecondPass()

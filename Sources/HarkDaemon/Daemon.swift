@@ -63,7 +63,7 @@ public final class Daemon: Sendable {
         self.handoff = handoff
         if let settings2 = settings.stage2 {
             try Stage2Service.check(settings2)
-            stage2 = Stage2Service(settings: settings2, handoff: handoff, sink: sink, logger: logger,
+            stage2 = Stage2Service(settings: settings2, handoff: handoff, sink: sink, logger: logger, secondPassModel: settings.secondPass?.model,
                                    current: { let live = state.current; return (live.devices?.catalog, live.grammar) },
                                    submit: { @Sendable requests, source, since in await state.submit(requests, source: source, since: since) })
             logger.info("stage 2", metadata: ["model": "\(settings2.model)", "whisper": "\(settings2.whisper ?? "none")",

@@ -129,9 +129,14 @@ public final class Stage2Service: Service, Sendable {
     /// Set at shutdown: the idle checks stop.
     private let stopping = Atomic<Bool>(false)
 
-    public init(settings: Stage2Settings, handoff: UtteranceHandoff, sink: EventSink, logger: Logger,
+    /// Whether a transcript stage 1's second pass made is taken instead of transcribing the audio:
+    /// only when the second pass runs the worker's Whisper model.
+    let takesSecondPassTranscripts: Bool
+
+    public init(settings: Stage2Settings, handoff: UtteranceHandoff, sink: EventSink, logger: Logger, secondPassModel: String? = nil,
                 current: @escaping @Sendable () -> (catalog: Catalog?, grammar: CommandGrammar?), submit: @escaping ActionSubmitter) {
         self.settings = settings
+        takesSecondPassTranscripts = secondPassModel.map { model in settings.whisper.map { Self.sameFile(model, $0) } ?? false } ?? false
         self.handoff = handoff
         self.sink = sink
         self.logger = logger
@@ -286,8 +291,9 @@ public final class Stage2Service: Service, Sendable {
         let text: String
         do throws(Stage2Error) {
             timings.loadMilliseconds = try load()
-            if let transcript = utterance.transcript {
-                // Stage 1's second pass ran the same Whisper on the utterance's speech.
+            if takesSecondPassTranscripts, let transcript = utterance.transcript {
+                // Stage 1's second pass ran the same Whisper on the utterance's speech (from the
+                // voice-activity detector's onset to its end, where the worker hears all of it).
                 text = transcript
                 timings.transcriptBy = "second_pass"
             } else {
@@ -327,6 +333,16 @@ public final class Stage2Service: Service, Sendable {
             done.signal()
         }
         done.wait()
+    }
+
+    /// Whether two paths name the same directory or file (after links), or are equal.
+    static func sameFile(_ a: String, _ b: String) -> Bool {
+        func resolved(_ path: String) -> String {
+            guard let pointer = realpath(path, nil) else { return path }
+            defer { free(pointer) }
+            return String(cString: pointer)
+        }
+        return a == b || resolved(a) == resolved(b)
     }
 
     /// Starts the worker if it is not running; the milliseconds it took (0: it was running).

@@ -91,8 +91,9 @@ public struct WhisperSecondPass: Sendable {
     /// pass would have given.
     public func verdict(_ result: WhisperTranscriber.Constrained, firstPass: String?) -> Decision {
         let free = result.free.text
+        let transcript = Self.handover(result.free)
         if grammar.parse(free) != nil {
-            return Decision(verdict: .init(command: free, heard: free), constrained: result)
+            return Decision(verdict: .init(command: free, heard: free, transcript: transcript), constrained: result)
         }
         if let text = result.text {
             let gap = result.freeLogProbability - result.logProbability
@@ -102,10 +103,20 @@ public struct WhisperSecondPass: Sendable {
             } ?? false
             if gap <= configuration.margin
                 || (extra <= configuration.maxExtraWords && (gap <= configuration.looseMargin || (agrees && gap <= configuration.agreementMargin))) {
-                return Decision(verdict: .init(command: text, heard: free), constrained: result)
+                return Decision(verdict: .init(command: text, heard: free, transcript: transcript), constrained: result)
             }
         }
-        return Decision(verdict: .init(command: nil, heard: free), constrained: result)
+        return Decision(verdict: .init(command: nil, heard: free, transcript: transcript), constrained: result)
+    }
+
+    /// The free transcript as stage 2's worker would have made it of the same speech: trimmed, and
+    /// empty when Whisper judges the speech silent and is unsure of its words (faster-whisper's rule,
+    /// as `WhisperTranscriber.transcribe` applies it); nil when decoding stopped before Whisper's end
+    /// of text (the token limit, a loop), so it may not be all that was said.
+    public static func handover(_ free: WhisperTranscriber.Transcript) -> String? {
+        guard free.logProbabilities.count > free.tokens.count else { return nil }
+        if free.noSpeechProbability > 0.6 && free.averageLogProbability < -1 { return "" }
+        return String(free.text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
     }
 }
 

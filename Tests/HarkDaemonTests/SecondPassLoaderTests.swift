@@ -91,4 +91,16 @@ import Testing
         #expect(Self.same(f.loader.decide(speech, firstPass: nil), expected))
         #expect(f.count >= 1 && f.count <= 2, "\(f.count) decodings")
     }
+
+    @Test("The free transcript stage 2 may take: trimmed when Whisper reached its end of text, nil when it was cut, empty when Whisper judged the speech silent")
+    func handover() {
+        let ended = WhisperTranscriber.Transcript(text: " Turn the TV up.", tokens: [1, 2, 3], logProbabilities: [-0.1, -0.2, -0.1, -0.05])
+        #expect(WhisperSecondPass.handover(ended) == "Turn the TV up.")
+        let cut = WhisperTranscriber.Transcript(text: " Turn the TV up and", tokens: [1, 2, 3], logProbabilities: [-0.1, -0.2, -0.1])
+        #expect(WhisperSecondPass.handover(cut) == nil)
+        let silent = WhisperTranscriber.Transcript(text: " Thank you.", tokens: [1, 2], logProbabilities: [-2, -1.5, -0.5], noSpeechProbability: 0.8)
+        #expect(WhisperSecondPass.handover(silent) == "")
+        let sure = WhisperTranscriber.Transcript(text: " Thank you.", tokens: [1, 2], logProbabilities: [-0.2, -0.1, -0.1], noSpeechProbability: 0.8)
+        #expect(WhisperSecondPass.handover(sure) == "Thank you.")
+    }
 }

@@ -75,6 +75,8 @@ import Testing
             let answered = try #require(stage2.first { $0["state"] as? String == "answered" }, "\(stage2)")
             #expect(answered["audio"] as? String == audio && answered["text"] as? String == transcript)
             #expect(answered["load_ms"] != nil, "\(answered)")
+            // As the worker writes it: no leading space.
+            #expect(transcript.first.map { !$0.isWhitespace } ?? true, "'\(transcript)'")
             if secondPass {
                 #expect(answered["transcript_by"] as? String == "second_pass" && answered["transcribe_ms"] as? Double == 0, "\(answered)")
             } else {
