@@ -194,7 +194,8 @@ public final class Recognizer {
     /// The best path's acoustic score: the sum over its words, silences and noises included
     /// (measured: leaving the fillers out separates commands from other speech worse, because a path
     /// through the grammar can only fill what it does not cover with silence and noise); and the
-    /// frames its words span (asked for: the phone loop's "words" are phones). Fillers are PocketSphinx's `<s>`, `</s>`, `<sil>`, `[NOISE]`, `++…++`.
+    /// frames its words span, when `wanted` (the phone loop's "words" are phones). Fillers are
+    /// PocketSphinx's `<s>`, `</s>`, `<sil>`, `[NOISE]`, `++…++`.
     /// PocketSphinx numbers frames on from earlier utterances (a primed decoder's first frame is not
     /// 0), so the span is counted from the path's first frame, which is the utterance's.
     private static func path(_ decoder: OpaquePointer, words wanted: Bool) -> (acoustic: Int64, words: ClosedRange<Int>?) {

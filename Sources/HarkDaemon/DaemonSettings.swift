@@ -132,14 +132,12 @@ extension DeviceRuntime {
         for device in catalog.devices {
             guard case let .file(spec) = device.transport else { continue }
             // The real file behind /sys/class/... links, which is what the mount namespace must open up.
-            let resolved = realpath(spec.path, nil).map { pointer in
-                defer { free(pointer) }
-                return String(cString: pointer)
-            } ?? spec.path
+            let resolved = resolvedPath(spec.path)
             if !paths.contains(resolved) { paths.append(resolved) }
         }
         return paths
     }
+
 
     /// One transport per kind the catalog uses. In dry-run only the speaker is built, without audio
     /// I/O (its timers run silently); nothing else is sent.
@@ -168,4 +166,12 @@ extension DeviceRuntime {
         }
         return transports
     }
+}
+
+/// The path with its links resolved (realpath(3)); the path as given when that fails.
+func resolvedPath(_ path: String) -> String {
+    realpath(path, nil).map { pointer in
+        defer { free(pointer) }
+        return String(cString: pointer)
+    } ?? path
 }

@@ -136,7 +136,9 @@ public final class Stage2Service: Service, Sendable {
     public init(settings: Stage2Settings, handoff: UtteranceHandoff, sink: EventSink, logger: Logger, secondPassModel: String? = nil,
                 current: @escaping @Sendable () -> (catalog: Catalog?, grammar: CommandGrammar?), submit: @escaping ActionSubmitter) {
         self.settings = settings
-        takesSecondPassTranscripts = secondPassModel.map { model in settings.whisper.map { Self.sameFile(model, $0) } ?? false } ?? false
+        takesSecondPassTranscripts = secondPassModel.map { model in
+            settings.whisper.map { resolvedPath(model) == resolvedPath($0) } ?? false
+        } ?? false
         self.handoff = handoff
         self.sink = sink
         self.logger = logger
@@ -333,16 +335,6 @@ public final class Stage2Service: Service, Sendable {
             done.signal()
         }
         done.wait()
-    }
-
-    /// Whether two paths name the same directory or file (after links), or are equal.
-    static func sameFile(_ a: String, _ b: String) -> Bool {
-        func resolved(_ path: String) -> String {
-            guard let pointer = realpath(path, nil) else { return path }
-            defer { free(pointer) }
-            return String(cString: pointer)
-        }
-        return a == b || resolved(a) == resolved(b)
     }
 
     /// Starts the worker if it is not running; the milliseconds it took (0: it was running).

@@ -239,19 +239,16 @@ public final class SecondPassLoader: Sendable {
             defer { current = nil }
             return current
         }
-        var decision: WhisperSecondPass.Decision?
-        var early = false
-        if let job {
-            if job.samples == samples, let pass = currentPass(), let result = job.wait() {
-                decision = pass.verdict(result, firstPass: firstPass)
-                early = true
-            } else {
-                job.abandoned.store(true, ordering: .relaxed)
-            }
-        }
-        if decision == nil {
+        let decision: WhisperSecondPass.Decision?
+        let early: Bool
+        if let job, job.samples == samples, let pass = currentPass(), let result = job.wait() {
+            decision = pass.verdict(result, firstPass: firstPass)
+            early = true
+        } else {
+            job?.abandoned.store(true, ordering: .relaxed)
             decision = energy.map { $0.measure("second_pass") { decideUnmeasured(samples, firstPass: firstPass) } }
                 ?? decideUnmeasured(samples, firstPass: firstPass)
+            early = false
         }
         if let decision {
             logger.debug("second pass", metadata: ["free": "\(decision.constrained.free.text)", "in_grammar": "\(decision.constrained.text ?? "-")",

@@ -185,17 +185,10 @@ public struct ActionGrammar: Sendable {
         var bytes: [UInt8] = []
         var cursor = cursor
         while bytes.count < limit, cursor.isViable, !isComplete(cursor) {
-            var only: UInt8?
-            for state in cursor.states {
-                for edge in edges[Int(state)]
-                where !(state == afterAction && edge.byte == UInt8(ascii: ",") && cursor.actions >= maxActions) {
-                    guard only == nil || only == edge.byte else { return bytes }
-                    only = edge.byte
-                }
-            }
-            guard let byte = only else { break }
-            bytes.append(byte)
-            cursor = advance(cursor, CollectionOfOne(byte))
+            let next = nextBytes(cursor)
+            guard let byte = next.firstIndex(of: true), !next[(byte + 1)...].contains(true) else { break }
+            bytes.append(UInt8(byte))
+            cursor = advance(cursor, CollectionOfOne(UInt8(byte)))
         }
         return bytes
     }
