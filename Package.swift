@@ -57,7 +57,8 @@ let package = Package(
         .systemLibrary(name: "CLinuxIO"),
 
         // Kernels: plain synchronous numeric functions (reference + fast), no dependencies.
-        .target(name: "HarkKernels", swiftSettings: kernelSettings),
+        .systemLibrary(name: "CPrefetch"),
+        .target(name: "HarkKernels", dependencies: ["CPrefetch"], swiftSettings: kernelSettings),
 
         // Features.
         .target(name: "HarkAudio", dependencies: [

@@ -3,6 +3,7 @@
 // weights (tiny.en's output projection alone is 51 864 × 384): half the bytes of float32, and the
 // same values, since the file holds them in float16.
 
+import CPrefetch
 #if arch(x86_64) && HARK_X86_FMA
 import _Builtin_intrinsics.intel
 #endif
@@ -80,6 +81,10 @@ public struct HalfMatrix: Sendable {
                 var s0 = V(), s1 = V(), s2 = V(), s3 = V(), t0 = V(), t1 = V(), t2 = V(), t3 = V()
                 var p = 0
                 while p < vectorEnd {
+                    // The rows 8 ahead, as the quantized products do (Quant+AVX2.swift): Whisper's
+                    // 40 MB output projection is read from memory at every decoder step.
+                    let ahead = r0 + 8 * k + p
+                    hark_prefetch(ahead); hark_prefetch(ahead + k); hark_prefetch(ahead + 2 * k); hark_prefetch(ahead + 3 * k)
                     let x0 = load(x + p), x1 = load(x + p + w)
                     s0 = s0.fusedAdding(widen(r0 + p), x0); t0 = t0.fusedAdding(widen(r0 + p + w), x1)
                     s1 = s1.fusedAdding(widen(r1 + p), x0); t1 = t1.fusedAdding(widen(r1 + p + w), x1)

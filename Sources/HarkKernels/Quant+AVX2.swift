@@ -9,12 +9,20 @@
 
 #if arch(x86_64) && HARK_X86_FMA
 import _Builtin_intrinsics.intel
+import CPrefetch
 
 /// One type's dot product as ggml's AVX2 loop: an accumulator, a step over one block (x's `xBytes`
 /// and y's `yBytes`), a final reduction. `dot4` runs four weight rows against the same
 /// activations: independent accumulators the core overlaps (a single row's loop waits on its one
 /// fused multiply-add chain), the activation loads shared. Each row's arithmetic is unchanged, so its
 /// result is bit for bit the single-row one.
+///
+/// Both loops also prefetch the weight rows 8 ahead (the group after the next), one 64-byte line for
+/// each 64 bytes a step reads across its four rows. Decoding a token reads every weight once, from
+/// memory, and without the prefetches the loop stalled on those loads: single-threaded SmolLM2
+/// decoding ran at about 6 GB/s of weights here, where a plain streaming read reaches 27 GB/s, and
+/// went from 63 to about 123 tokens/s with them. A prefetch never faults, so those past the last row
+/// (or into another thread's rows) cost only the bandwidth.
 protocol Kernel {
     associatedtype Accumulator
     static var xBytes: Int { get }
@@ -33,8 +41,12 @@ extension Kernel {
 
     @inline(__always) static func dot4(_ x: UnsafeRawPointer, _ rowBytes: Int, _ y: UnsafeRawPointer, _ nb: Int) -> SIMD4<Float> {
         var a0 = zero, a1 = zero, a2 = zero, a3 = zero
+        let ahead = x + 8 * rowBytes
         for i in 0..<nb {
             let by = y + yBytes * i, bx = x + xBytes * i
+            let p = ahead + 4 * xBytes * i
+            var o = 0
+            while o < 4 * xBytes { hark_prefetch(p + o); o += 64 }
             step(&a0, bx, by)
             step(&a1, bx + rowBytes, by)
             step(&a2, bx + 2 * rowBytes, by)
@@ -49,8 +61,12 @@ extension Kernel {
     @inline(__always) static func dot4x2(_ x: UnsafeRawPointer, _ rowBytes: Int, _ y0: UnsafeRawPointer, _ y1: UnsafeRawPointer,
                                          _ nb: Int) -> (SIMD4<Float>, SIMD4<Float>) {
         var a0 = zero, a1 = zero, a2 = zero, a3 = zero, b0 = zero, b1 = zero, b2 = zero, b3 = zero
+        let ahead = x + 8 * rowBytes
         for i in 0..<nb {
             let c0 = y0 + yBytes * i, c1 = y1 + yBytes * i, bx = x + xBytes * i
+            let p = ahead + 4 * xBytes * i
+            var o = 0
+            while o < 4 * xBytes { hark_prefetch(p + o); o += 64 }
             step(&a0, bx, c0); step(&b0, bx, c1)
             step(&a1, bx + rowBytes, c0); step(&b1, bx + rowBytes, c1)
             step(&a2, bx + 2 * rowBytes, c0); step(&b2, bx + 2 * rowBytes, c1)
