@@ -57,7 +57,7 @@ extension Kernel {
 
     /// `dot4` against two activation rows at once (prompt products): each weight block is loaded and
     /// unpacked once for both (the compiler merges the two steps' identical loads and unpacking).
-    /// Eight accumulators: for the one-register accumulators of the 32-value types.
+    /// Eight accumulators, of one register and at most a second (Q4_K's minimums).
     @inline(__always) static func dot4x2(_ x: UnsafeRawPointer, _ rowBytes: Int, _ y0: UnsafeRawPointer, _ y1: UnsafeRawPointer,
                                          _ nb: Int) -> (SIMD4<Float>, SIMD4<Float>) {
         var a0 = zero, a1 = zero, a2 = zero, a3 = zero, b0 = zero, b1 = zero, b2 = zero, b3 = zero
