@@ -54,6 +54,27 @@ extension Quant {
         for r in 0..<rows { out[r * stride] = dot(type, weights + r * rowBytes, activations, count: k) }
     }
 
+    /// `dotRows` for 4 weight rows against four activation rows (out[a][r] = out.a[r]), where a
+    /// kernel for it exists (Q4_0, Q4_1, Q8_0 on x86-64); false, and nothing written, where not.
+    @inline(__always)
+    static func dotRows4x4(_ type: QuantType, _ weights: UnsafeRawPointer, rowBytes: Int,
+                           _ a: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer), count k: Int,
+                           into out: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>)) -> Bool {
+        #if arch(x86_64) && HARK_X86_FMA
+        let r: (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>)
+        switch type {
+        case .q8_0: r = AVX2.Q8_0.dot4x4(weights, rowBytes, a, k / 32)
+        case .q4_0: r = AVX2.Q4_0.dot4x4(weights, rowBytes, a, k / 32)
+        case .q4_1: r = AVX2.Q4_1.dot4x4(weights, rowBytes, a, k / 32)
+        default: return false
+        }
+        for i in 0..<4 { out.0[i] = r.0[i]; out.1[i] = r.1[i]; out.2[i] = r.2[i]; out.3[i] = r.3[i] }
+        return true
+        #else
+        return false
+        #endif
+    }
+
     /// `dotRows` for 4 weight rows against two activation rows (out0[r], out1[r] for r in 0..<4),
     /// where a kernel for it exists (Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K on x86-64); false, and nothing
     /// written, where not. (On the MoE bench file's prompt, Q4_K's took prefill from about 800 to 865

@@ -47,7 +47,12 @@ public struct QuantMatrix: @unchecked Sendable {
             while i < range.upperBound {
                 let group = min(4, range.upperBound - i)  // 4 rows at a time share each activation load
                 var j = 0
-                // Pairs of activation rows share each weight block's unpacking, where a kernel does that.
+                // Fours, then pairs, of activation rows share each weight block's unpacking, where a
+                // kernel does that.
+                while group == 4 && j + 4 <= n && Quant.dotRows4x4(type, row(i), rowBytes: rowBytes, (x.row(j), x.row(j + 1), x.row(j + 2), x.row(j + 3)),
+                                                                   count: k, into: (y + j * rows + i, y + (j + 1) * rows + i, y + (j + 2) * rows + i, y + (j + 3) * rows + i)) {
+                    j += 4
+                }
                 while group == 4 && j + 2 <= n && Quant.dotRows4x2(type, row(i), rowBytes: rowBytes, x.row(j), x.row(j + 1), count: k,
                                                                    into: y + j * rows + i, y + (j + 1) * rows + i) {
                     j += 2

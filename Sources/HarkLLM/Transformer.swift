@@ -76,7 +76,7 @@ public final class Transformer: @unchecked Sendable {
         let context = min(contextLength ?? hyper.contextLength, hyper.contextLength)
         cache = KVCache(layers: hyper.layers, capacity: context, kvSize: hyper.kvHeads * max(hyper.keyLength, hyper.valueLength),
                         window: hyper.slidingWindow, batch: self.batchCapacity)
-        scratch = Scratch(hyper: hyper, batch: self.batchCapacity, context: cache.capacity)
+        scratch = Scratch(hyper: hyper, batch: self.batchCapacity, context: cache.capacity, lanes: pool.threadCount)
     }
 
     /// Positions evaluated so far.
@@ -185,12 +185,21 @@ public final class Transformer: @unchecked Sendable {
                 for i in 0..<vWidth { value[i] = Float16(s.v[j * vWidth + i]) }
             }
             let scale = traits.attentionScale ?? 1 / Float(h.keyLength).squareRoot()
-            for j in 0..<n {
-                let end = p0 + j + 1
-                let first = h.slidingWindow.map { max(0, end - $0) } ?? 0
-                Attention.attend(query: s.q + j * qWidth, output: s.attention + j * attnWidth, cache: cache, layer: l,
-                                 positions: first..<end, heads: h.heads, kvHeads: h.kvHeads, keySize: h.keyLength,
-                                 valueSize: h.valueLength, scale: scale, scores: s.scores, query16: s.query16, partial: s.partial)
+            // Rows in parallel, each lane with its own scores and partial sums: lane c takes rows c,
+            // c + lanes, … (later rows attend over more positions, so striding balances the lanes).
+            // Each row's arithmetic is the same whichever thread runs it.
+            let lanes = min(n, s.lanes), cache = cache
+            pool.run(chunks: lanes) { c in
+                var j = c
+                while j < n {
+                    let end = p0 + j + 1
+                    let first = h.slidingWindow.map { max(0, end - $0) } ?? 0
+                    Attention.attend(query: s.q + j * qWidth, output: s.attention + j * attnWidth, cache: cache, layer: l,
+                                     positions: first..<end, heads: h.heads, kvHeads: h.kvHeads, keySize: h.keyLength,
+                                     valueSize: h.valueLength, scale: scale, scores: s.scores + c * s.context,
+                                     query16: s.query16 + c * h.keyLength, partial: s.partial + c * 32 * h.valueLength)
+                    j += lanes
+                }
             }
             s.multiply([layer.output], input: s.attention, rows: n, outputs: [s.o], pool: pool)
             addResidual(s.x, s.o, count: n * E)
@@ -306,10 +315,15 @@ final class Scratch: @unchecked Sendable {
     let query16: UnsafeMutablePointer<Float16>
     private var activations: [Int: QuantActivations] = [:]
     private let batch: Int
+    /// Attention's per-thread buffers: `lanes` of `scores` (`context` each), `query16` and `partial`.
+    let lanes: Int
+    let context: Int
     private var owned: [UnsafeMutablePointer<Float>] = []
 
-    init(hyper h: Hyperparameters, batch: Int, context: Int) {
+    init(hyper h: Hyperparameters, batch: Int, context: Int, lanes: Int) {
         self.batch = batch
+        self.lanes = max(1, lanes)
+        self.context = context
         var owned: [UnsafeMutablePointer<Float>] = []
         func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(1, count))
@@ -331,11 +345,11 @@ final class Scratch: @unchecked Sendable {
         routerLogits = buffer(batch * max(h.experts, 1))
         gathered = buffer(batch * h.embedding)
         expertOut = buffer(batch * h.embedding)
-        scores = buffer(context)
-        partial = buffer(32 * h.valueLength)
+        scores = buffer(self.lanes * context)
+        partial = buffer(self.lanes * 32 * h.valueLength)
         cos = buffer(h.ropeDimensions / 2)
         sin = buffer(h.ropeDimensions / 2)
-        query16 = .allocate(capacity: max(h.keyLength, 1))
+        query16 = .allocate(capacity: self.lanes * max(h.keyLength, 1))
         self.owned = owned
     }
 
