@@ -117,8 +117,9 @@ def bench_say(items, model, cache):
     try:
         if not h.wait_for(lambda ev: any(e.get("type") == "stage2" and e.get("state") == "primed" for e in ev)):
             raise SystemExit("bench-stage2: the worker did not come up")
-        times, ok = [], 0
+        times, ok, parts = [], 0, []
         for it in items:
+            seen = len(h.events())
             t0 = time.perf_counter()
             out = subprocess.run([os.path.join(BIN, "harkctl"), "say", "--socket", h.socket, "--json", "--timeout", "300", it["text"]],
                                  capture_output=True, text=True)
@@ -129,6 +130,17 @@ def bench_say(items, model, cache):
                 print(f"  say '{it['text']}': no answer: {out.stderr.strip()}")
                 continue
             ok += exact(answer_actions(reply), it["expect"])
+            answered = [e for e in h.events()[seen:] if e.get("type") == "stage2" and e.get("state") == "answered"]
+            if answered:
+                parts.append((times[-1], answered[-1]))
+        if parts:
+            # Where a stage-2 answer's time goes: the worker's prefill and decode, and the rest (harkctl's
+            # start, the socket, harkd's validation and dispatch).
+            for key in ("prefill_ms", "decode_ms"):
+                xs = [a.get(key, 0) for _, a in parts]
+                print(f"  say via the model ({len(parts)}): {key} p50 {pct(xs, 50):.0f}, p95 {pct(xs, 95):.0f}")
+            rest = [t - a.get("ms", 0) for t, a in parts]
+            print(f"  say via the model: wall time less the answered event's ms p50 {pct(rest, 50):.0f}, p95 {pct(rest, 95):.0f}")
         return times, ok
     finally:
         h.stop()
