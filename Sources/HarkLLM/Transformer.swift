@@ -58,6 +58,8 @@ public final class Transformer: @unchecked Sendable {
     let pool: KernelThreadPool
     /// Tokens evaluated per pass; a longer prompt goes through in chunks.
     public let batchCapacity: Int
+    /// The last `evaluateHidden`'s rows after the output norm, in the output matrix's activation format.
+    private let hidden: QuantActivations
     private let scratch: Scratch
     /// Set by `limitResidentWeights`: the experts kept resident under a budget.
     public private(set) var expertCache: ExpertCache?
@@ -77,6 +79,7 @@ public final class Transformer: @unchecked Sendable {
         cache = KVCache(layers: hyper.layers, capacity: context, kvSize: hyper.kvHeads * max(hyper.keyLength, hyper.valueLength),
                         window: hyper.slidingWindow, batch: self.batchCapacity)
         scratch = Scratch(hyper: hyper, batch: self.batchCapacity, context: cache.capacity, lanes: pool.threadCount)
+        hidden = QuantActivations(for: outputMatrix.type, columns: hyper.embedding, capacity: self.batchCapacity)
     }
 
     /// Positions evaluated so far.
@@ -127,14 +130,7 @@ public final class Transformer: @unchecked Sendable {
     /// Evaluates `tokens` at the next positions and writes the logits of the last one to
     /// `logits[vocabulary]` (or, with `allLogits`, of every one: `logits[tokens.count × vocabulary]`).
     public func evaluate(_ tokens: [Int32], logits: UnsafeMutablePointer<Float>, allLogits: Bool = false) throws(LLMError) {
-        guard !tokens.isEmpty else { throw LLMError(.invalidArgument, "evaluate: no tokens") }
-        for t in tokens where t < 0 || Int(t) >= hyper.vocabulary {
-            throw LLMError(.invalidArgument, "evaluate: token id \(t) is outside the vocabulary of \(hyper.vocabulary)")
-        }
-        if hyper.slidingWindow == nil && cache.count + tokens.count > cache.capacity {
-            throw LLMError(.invalidArgument,
-                           "evaluate: \(cache.count) + \(tokens.count) tokens exceed the context of \(cache.capacity)")
-        }
+        try check(tokens)
         var start = 0
         while start < tokens.count {
             let n = min(batchCapacity, tokens.count - start)
@@ -148,6 +144,50 @@ public final class Transformer: @unchecked Sendable {
             start += n
         }
         expertCache?.release()
+    }
+
+    /// `evaluate` without the logits: the last batch's rows (all of `tokens` when they fit one
+    /// batch) are kept after the output norm, quantized for the output matrix, and `logit(row:token:)`
+    /// computes any token's logit from them, bit for bit the value `evaluate` writes. A constrained
+    /// decoder needs only the logits of the tokens its grammar allows (tens, of a vocabulary of tens of
+    /// thousands), and the full output product is the largest single product of a pass. Returns how
+    /// many rows are kept: row r is the position after `tokens[tokens.count − rows + r]`.
+    @discardableResult
+    public func evaluateHidden(_ tokens: [Int32]) throws(LLMError) -> Int {
+        try check(tokens)
+        var start = 0
+        var rows = 0
+        while start < tokens.count {
+            let n = min(batchCapacity, tokens.count - start)
+            forward(tokens[start..<(start + n)])
+            if start + n == tokens.count {
+                let s = scratch, E = hyper.embedding
+                for j in 0..<n { Numerics.rmsNorm(s.x + j * E, outputNorm, s.xn + j * E, count: E, epsilon: hyper.rmsEpsilon) }
+                hidden.quantize(s.xn, rows: n)
+                rows = n
+            }
+            start += n
+        }
+        expertCache?.release()
+        return rows
+    }
+
+    /// The logit of `token` at kept row `row` of the last `evaluateHidden`.
+    @inline(__always)
+    public func logit(row: Int, token: Int32) -> Float {
+        let value = Quant.dot(outputMatrix.type, outputMatrix.row(Int(token)), hidden.row(row), count: hyper.embedding)
+        return traits.logitScale == 1 ? value : value / traits.logitScale
+    }
+
+    private func check(_ tokens: [Int32]) throws(LLMError) {
+        guard !tokens.isEmpty else { throw LLMError(.invalidArgument, "evaluate: no tokens") }
+        for t in tokens where t < 0 || Int(t) >= hyper.vocabulary {
+            throw LLMError(.invalidArgument, "evaluate: token id \(t) is outside the vocabulary of \(hyper.vocabulary)")
+        }
+        if hyper.slidingWindow == nil && cache.count + tokens.count > cache.capacity {
+            throw LLMError(.invalidArgument,
+                           "evaluate: \(cache.count) + \(tokens.count) tokens exceed the context of \(cache.capacity)")
+        }
     }
 
     // MARK: The forward pass

@@ -44,7 +44,7 @@ public struct ActionGrammar: Sendable {
     }
 
     /// Where a partial answer stands: the automaton states it may be in (empty: not a prefix).
-    public struct Cursor: Sendable, Equatable {
+    public struct Cursor: Sendable, Hashable {
         var states: [Int32]
         /// Actions completed so far.
         public internal(set) var actions = 0

@@ -19,6 +19,8 @@ final class Generator {
     private let pieces: Pieces
     /// The last request's action grammar: harkd sends the same spec until its catalog changes.
     private var lastGrammar: (spec: ActionGrammar.Spec, grammar: ActionGrammar)?
+    /// The tokens `lastGrammar` allows at each cursor met so far (`allowedTokens`).
+    private var allowedByCursor: [ActionGrammar.Cursor: [Int32]] = [:]
 
     /// Where computed prefixes are saved (nil: kept in memory only), and what names the model in
     /// their file names (its path, size and modification time).
@@ -69,7 +71,14 @@ final class Generator {
         t.cache.truncate(to: reused)
         cached = Array(prompt[..<reused])
         let t0 = monotonicNow()
-        try t.evaluate(Array(prompt[reused...]), logits: logits.baseAddress!)
+        // Constrained, only the logits of the tokens the grammar allows are computed, from the rows
+        // kept after the output norm (`hiddenRow`: the row of the next position); else every logit.
+        var hiddenRow = 0
+        if grammar != nil {
+            hiddenRow = try t.evaluateHidden(Array(prompt[reused...])) - 1
+        } else {
+            try t.evaluate(Array(prompt[reused...]), logits: logits.baseAddress!)
+        }
         cached = prompt
         let t1 = monotonicNow()
 
@@ -91,14 +100,16 @@ final class Generator {
             let token: Int32
             let rowLogits = UnsafeBufferPointer(rebasing: logits[(row * vocabulary)..<((row + 1) * vocabulary)])
             if let grammar, let current = cursor {
-                // The model's own choice first (what unconstrained greedy decoding costs), then the
-                // constraint: its check, and the search when the choice is not allowed.
-                let top = Self.argmax(rowLogits)
+                // The constraint (the tokens the grammar allows here, and the cursor's advance), then
+                // the most likely of those tokens.
                 let c0 = monotonicNow()
-                guard let allowed = constrainedArgmax(grammar, current, rowLogits, top: top) else { break }
-                let piece = pieceBytes(allowed)
-                cursor = grammar.advance(current, piece)
+                let candidates = allowedTokens(grammar, current)
                 constraintSeconds += monotonicNow() - c0
+                guard let allowed = mostLikely(candidates, row: hiddenRow + row) else { break }
+                let piece = pieceBytes(allowed)
+                let c1 = monotonicNow()
+                cursor = grammar.advance(current, piece)
+                constraintSeconds += monotonicNow() - c1
                 token = allowed
                 bytes += piece
             } else {
@@ -130,7 +141,11 @@ final class Generator {
             let drafts = request.speculate == false ? [] : draft(grammar, cursor, room: maxTokens - generated)
             passes += 1
             row = 0
-            try t.evaluate([token] + drafts, logits: logits.baseAddress!, allLogits: !drafts.isEmpty)
+            if grammar != nil {
+                hiddenRow = try t.evaluateHidden([token] + drafts) - 1 - drafts.count
+            } else {
+                try t.evaluate([token] + drafts, logits: logits.baseAddress!, allLogits: !drafts.isEmpty)
+            }
             cached.append(token)
             speculated = drafts
             drafted += drafts.count
@@ -162,6 +177,7 @@ final class Generator {
         if let last = lastGrammar, last.spec == spec { return last.grammar }
         let grammar = try ActionGrammar(spec)
         lastGrammar = (spec, grammar)
+        allowedByCursor = [:]
         return grammar
     }
 
@@ -225,27 +241,42 @@ final class Generator {
         let forced = grammar.forcedBytes(cursor)
         guard !forced.isEmpty else { return [] }
         let tokens = model.tokenizer.encode(String(decoding: forced, as: UTF8.self), addSpecial: false, parseSpecial: false)
-        return Array(tokens.prefix(min(Self.maxDraft, room - 1)))
+        // A pass's rows are one batch (evaluateHidden keeps the last batch's rows).
+        return Array(tokens.prefix(min(Self.maxDraft, room - 1, model.transformer.batchCapacity - 1)))
     }
 
     private func pieceBytes(_ token: Int32) -> ArraySlice<UInt8> {
         pieces.bytes[Int(pieces.offsets[Int(token)])..<Int(pieces.offsets[Int(token) + 1])]
     }
 
-    /// The most likely token the grammar allows (the lowest id among equals); nil when none is.
-    /// `top` (the model's choice) is tried first; otherwise only the tokens whose first byte the
-    /// grammar could take next are looked at, and of those only the ones likelier than the best
-    /// allowed so far are checked.
-    private func constrainedArgmax(_ grammar: ActionGrammar, _ cursor: ActionGrammar.Cursor, _ logits: UnsafeBufferPointer<Float>,
-                                   top: Int) -> Int32? {
-        if allowed(grammar, cursor, top) { return Int32(top) }
+    /// The tokens the grammar allows at `cursor`, in increasing id: of those whose first byte it could
+    /// take next, each whose bytes it takes whole. Kept per cursor for the grammar (the same states
+    /// recur in every answer: after `[{"device":"` come the same device ids each time), up to
+    /// `allowedCacheLimit` cursors.
+    private func allowedTokens(_ grammar: ActionGrammar, _ cursor: ActionGrammar.Cursor) -> [Int32] {
+        if let known = allowedByCursor[cursor] { return known }
         let next = grammar.nextBytes(cursor)
+        var tokens: [Int32] = []
+        for byte in 0..<256 where next[byte] {
+            for id in pieces.byFirstByte[byte] where allowed(grammar, cursor, Int(id)) { tokens.append(id) }
+        }
+        tokens.sort()
+        if allowedByCursor.count >= Self.allowedCacheLimit { allowedByCursor.removeAll(keepingCapacity: true) }
+        allowedByCursor[cursor] = tokens
+        return tokens
+    }
+
+    static let allowedCacheLimit = 4096
+
+    /// The most likely of `candidates` at kept row `row` (the lowest id among equals: the token that
+    /// the argmax of the whole row, restricted to them, picks); nil when there are none.
+    private func mostLikely(_ candidates: [Int32], row: Int) -> Int32? {
+        let t = model.transformer
         var best: Int32 = -1
         var bestLogit = -Float.infinity
-        for byte in 0..<256 where next[byte] {
-            for id in pieces.byFirstByte[byte] {
-                let logit = logits[Int(id)]
-                guard logit > bestLogit || (logit == bestLogit && id < best), allowed(grammar, cursor, Int(id)) else { continue }
+        for id in candidates {
+            let logit = t.logit(row: row, token: id)
+            if best < 0 || logit > bestLogit {
                 best = id
                 bestLogit = logit
             }
@@ -257,23 +288,6 @@ final class Generator {
         let start = Int(pieces.offsets[id]), end = Int(pieces.offsets[id + 1])
         guard end > start else { return false }
         return pieces.bytes.withUnsafeBufferPointer { grammar.allows(cursor, UnsafeBufferPointer(rebasing: $0[start..<end])) }
-    }
-
-    /// The index of the largest value (the first of equals): the maximum 16 lanes at a time, then
-    /// the first place it occurs.
-    static func argmax(_ values: UnsafeBufferPointer<Float>) -> Int {
-        var i = 0
-        var lanes = SIMD16<Float>(repeating: -.infinity)
-        while i + 16 <= values.count {
-            lanes = pointwiseMax(lanes, UnsafeRawPointer(values.baseAddress! + i).loadUnaligned(as: SIMD16<Float>.self))
-            i += 16
-        }
-        var maximum = lanes.max()
-        while i < values.count {
-            maximum = max(maximum, values[i])
-            i += 1
-        }
-        return values.firstIndex(of: maximum) ?? 0
     }
 }
 
