@@ -39,14 +39,19 @@ extension Kernel {
         return finish(a)
     }
 
+    /// Block `i`'s share of the four-row group at `ahead` (8 rows past the current group's first).
+    @inline(__always) static func prefetchGroup(_ ahead: UnsafeRawPointer, _ i: Int) {
+        let p = ahead + 4 * xBytes * i
+        var o = 0
+        while o < 4 * xBytes { hark_prefetch(p + o); o += 64 }
+    }
+
     @inline(__always) static func dot4(_ x: UnsafeRawPointer, _ rowBytes: Int, _ y: UnsafeRawPointer, _ nb: Int) -> SIMD4<Float> {
         var a0 = zero, a1 = zero, a2 = zero, a3 = zero
         let ahead = x + 8 * rowBytes
         for i in 0..<nb {
             let by = y + yBytes * i, bx = x + xBytes * i
-            let p = ahead + 4 * xBytes * i
-            var o = 0
-            while o < 4 * xBytes { hark_prefetch(p + o); o += 64 }
+            prefetchGroup(ahead, i)
             step(&a0, bx, by)
             step(&a1, bx + rowBytes, by)
             step(&a2, bx + 2 * rowBytes, by)
@@ -64,9 +69,7 @@ extension Kernel {
         let ahead = x + 8 * rowBytes
         for i in 0..<nb {
             let c0 = y0 + yBytes * i, c1 = y1 + yBytes * i, bx = x + xBytes * i
-            let p = ahead + 4 * xBytes * i
-            var o = 0
-            while o < 4 * xBytes { hark_prefetch(p + o); o += 64 }
+            prefetchGroup(ahead, i)
             step(&a0, bx, c0); step(&b0, bx, c1)
             step(&a1, bx + rowBytes, c0); step(&b1, bx + rowBytes, c1)
             step(&a2, bx + 2 * rowBytes, c0); step(&b2, bx + 2 * rowBytes, c1)
@@ -85,9 +88,7 @@ extension Kernel {
         let ahead = x + 8 * rowBytes
         for i in 0..<nb {
             let e0 = y.0 + yBytes * i, e1 = y.1 + yBytes * i, e2 = y.2 + yBytes * i, e3 = y.3 + yBytes * i, bx = x + xBytes * i
-            let p = ahead + 4 * xBytes * i
-            var o = 0
-            while o < 4 * xBytes { hark_prefetch(p + o); o += 64 }
+            prefetchGroup(ahead, i)
             step(&a0, bx, e0); step(&b0, bx, e1); step(&c0, bx, e2); step(&d0, bx, e3)
             let x1 = bx + rowBytes, x2 = bx + 2 * rowBytes, x3 = bx + 3 * rowBytes
             step(&a1, x1, e0); step(&b1, x1, e1); step(&c1, x1, e2); step(&d1, x1, e3)

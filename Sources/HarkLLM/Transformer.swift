@@ -130,20 +130,13 @@ public final class Transformer: @unchecked Sendable {
     /// Evaluates `tokens` at the next positions and writes the logits of the last one to
     /// `logits[vocabulary]` (or, with `allLogits`, of every one: `logits[tokens.count × vocabulary]`).
     public func evaluate(_ tokens: [Int32], logits: UnsafeMutablePointer<Float>, allLogits: Bool = false) throws(LLMError) {
-        try check(tokens)
-        var start = 0
-        while start < tokens.count {
-            let n = min(batchCapacity, tokens.count - start)
-            let last = start + n == tokens.count
-            forward(tokens[start..<(start + n)])
+        try forEachBatch(tokens) { start, n, last in
             if allLogits {
                 finalLogits(rows: 0..<n, into: logits + start * hyper.vocabulary)
             } else if last {
                 finalLogits(rows: (n - 1)..<n, into: logits)
             }
-            start += n
         }
-        expertCache?.release()
     }
 
     /// `evaluate` without the logits: the last batch's rows (all of `tokens` when they fit one
@@ -154,21 +147,13 @@ public final class Transformer: @unchecked Sendable {
     /// many rows are kept: row r is the position after `tokens[tokens.count − rows + r]`.
     @discardableResult
     public func evaluateHidden(_ tokens: [Int32]) throws(LLMError) -> Int {
-        try check(tokens)
-        var start = 0
         var rows = 0
-        while start < tokens.count {
-            let n = min(batchCapacity, tokens.count - start)
-            forward(tokens[start..<(start + n)])
-            if start + n == tokens.count {
-                let s = scratch, E = hyper.embedding
-                for j in 0..<n { Numerics.rmsNorm(s.x + j * E, outputNorm, s.xn + j * E, count: E, epsilon: hyper.rmsEpsilon) }
-                hidden.quantize(s.xn, rows: n)
-                rows = n
-            }
-            start += n
+        try forEachBatch(tokens) { _, n, last in
+            guard last else { return }
+            normOutput(rows: 0..<n)
+            hidden.quantize(scratch.xn, rows: n)
+            rows = n
         }
-        expertCache?.release()
         return rows
     }
 
@@ -177,6 +162,26 @@ public final class Transformer: @unchecked Sendable {
     public func logit(row: Int, token: Int32) -> Float {
         let value = Quant.dot(outputMatrix.type, outputMatrix.row(Int(token)), hidden.row(row), count: hyper.embedding)
         return traits.logitScale == 1 ? value : value / traits.logitScale
+    }
+
+    /// Checks `tokens`, then runs them through the layers `batchCapacity` at a time, calling `body`
+    /// with each batch's start, size and whether it is the last.
+    private func forEachBatch(_ tokens: [Int32], _ body: (_ start: Int, _ n: Int, _ last: Bool) -> Void) throws(LLMError) {
+        try check(tokens)
+        var start = 0
+        while start < tokens.count {
+            let n = min(batchCapacity, tokens.count - start)
+            forward(tokens[start..<(start + n)])
+            body(start, n, start + n == tokens.count)
+            start += n
+        }
+        expertCache?.release()
+    }
+
+    /// The output norm of the batch's `rows` into `xn[0..<rows.count]`.
+    private func normOutput(rows: Range<Int>) {
+        let s = scratch, E = hyper.embedding
+        for (i, j) in rows.enumerated() { Numerics.rmsNorm(s.x + j * E, outputNorm, s.xn + i * E, count: E, epsilon: hyper.rmsEpsilon) }
     }
 
     private func check(_ tokens: [Int32]) throws(LLMError) {
@@ -339,8 +344,8 @@ public final class Transformer: @unchecked Sendable {
 
     /// The logits of the batch's `rows` into `logits[rows.count × vocabulary]`, one product for all.
     private func finalLogits(rows: Range<Int>, into logits: UnsafeMutablePointer<Float>) {
-        let s = scratch, E = hyper.embedding
-        for (i, j) in rows.enumerated() { Numerics.rmsNorm(s.x + j * E, outputNorm, s.xn + i * E, count: E, epsilon: hyper.rmsEpsilon) }
+        let s = scratch
+        normOutput(rows: rows)
         s.multiply([outputMatrix], input: s.xn, rows: rows.count, outputs: [logits], pool: pool)
         if traits.logitScale != 1 { for i in 0..<(rows.count * hyper.vocabulary) { logits[i] /= traits.logitScale } }
     }

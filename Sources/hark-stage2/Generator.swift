@@ -98,7 +98,6 @@ final class Generator {
         var drafted = 0, accepted = 0, passes = 0
         while generated < maxTokens {
             let token: Int32
-            let rowLogits = UnsafeBufferPointer(rebasing: logits[(row * vocabulary)..<((row + 1) * vocabulary)])
             if let grammar, let current = cursor {
                 // The constraint (the tokens the grammar allows here, and the cursor's advance), then
                 // the most likely of those tokens.
@@ -113,7 +112,7 @@ final class Generator {
                 token = allowed
                 bytes += piece
             } else {
-                token = sampler.sample(rowLogits)
+                token = sampler.sample(UnsafeBufferPointer(rebasing: logits[(row * vocabulary)..<((row + 1) * vocabulary)]))
                 if token == model.tokenizer.vocabulary.eos { break }
                 bytes += model.tokenizer.piece(token)
             }
