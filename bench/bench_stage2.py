@@ -19,7 +19,8 @@ llama.cpp on the same model, prompt, grammar and texts as the reference.
 5. harkd's resident memory with stage 2 configured but unloaded, and with --no-stage2.
 
 Ends with `warm_p50_ms`, `cold_p50_ms`, `say_p50_ms`, `spoken_exact_pct` (and p95s, the warm p95 after
-the decision `warm_decision_p95_ms`, `say_exact_pct`,
+the decision `warm_decision_p95_ms`, `say_exact_pct`, `constraint_us_p95` (the action grammar's cost per
+generated token, over the say answers and the cold workers' first answers),
 `llama_cpp_say_p50_ms`, `say_vs_llama_cpp`). Without the trained model (make model) it uses
 SmolLM2-135M-Instruct, which was never trained on the format: the accuracy figures then say so.
 """
@@ -141,7 +142,9 @@ def bench_say(items, model, cache):
                 print(f"  say via the model ({len(parts)}): {key} p50 {pct(xs, 50):.0f}, p95 {pct(xs, 95):.0f}")
             rest = [t - a.get("ms", 0) for t, a in parts]
             print(f"  say via the model: wall time less the answered event's ms p50 {pct(rest, 50):.0f}, p95 {pct(rest, 95):.0f}")
-        return times, ok
+        # The constraint's cost per generated token, per answer (a worker that has met its cursors before).
+        constraint = [a["constraint_us"] for _, a in parts if "constraint_us" in a]
+        return times, ok, constraint
     finally:
         h.stop()
 
@@ -226,7 +229,7 @@ def bench_spoken_warm(chosen, dev, model, cache):
         h.stop()
 
 
-def bench_spoken_cold(chosen, dev, model, cache):
+def bench_spoken_cold(chosen, dev, model, cache, constraint):
     config = write_config(model, cache, "on_handoff")
     results = []
     for f in chosen:
@@ -237,6 +240,9 @@ def bench_spoken_cold(chosen, dev, model, cache):
         actions, ms, via = outcome_of(events, 0, len(events))
         results.append((f, actions, ms, via, exact(actions, expected_for(f["text"], dev) or [[]]),
                         endpoint_ms(events, 0, len(events), f["command_end_sample"] / 16000)))
+        # A fresh worker's constraint: every cursor met for the first time.
+        constraint.extend(e["constraint_us"] for e in events if e.get("type") == "stage2" and e.get("state") == "answered"
+                          and "constraint_us" in e)
     return results
 
 
@@ -281,7 +287,7 @@ def main():
         h.stop()
     print(f"harkd resident memory: {rss['stage2_unloaded']:.1f} MB with stage 2 unloaded, {rss['no_stage2']:.1f} MB with --no-stage2")
 
-    say_times, say_ok = bench_say(items, model, cache)
+    say_times, say_ok, constraint_warm = bench_say(items, model, cache)
     print(f"say (warm, {len(items)} texts): p50 {pct(say_times, 50):.0f} ms, p95 {pct(say_times, 95):.0f} ms; exact {say_ok}/{len(items)}")
     ref_times, ref_ok = bench_llama_cpp(items, model)
     print(f"llama.cpp, same model/prompt/grammar ({len(items)} texts): p50 {pct(ref_times, 50):.0f} ms, p95 {pct(ref_times, 95):.0f} ms; "
@@ -304,13 +310,18 @@ def main():
     # Cold runs time the worker's start, so they use clips that stage 1 handed over in the warm run
     # (a clip stage 1 takes never starts the worker).
     handed = [r[0] for r in warm if r[3] not in ("stage 1", "no request")]
-    cold = bench_spoken_cold(handed[:a.cold], dev, model, cache)
+    constraint_cold = []
+    cold = bench_spoken_cold(handed[:a.cold], dev, model, cache, constraint_cold)
     cold_ms = [r[2] + r[5] for r in cold if r[2] is not None and r[5] is not None]
     print(f"spoken (cold, {len(cold)} clips stage 1 handed over): end of speech -> actions p50 {pct(cold_ms, 50):.0f} ms, "
           f"p95 {pct(cold_ms, 95):.0f} ms")
     for f, actions, ms, via, ok, ep in cold:
         print(f"  {f['path']}: '{f['text']}' -> {via}, {ms if ms is None else round(ms)} ms after the decision")
 
+    print(f"constraint per token (µs, mean over each answer's tokens): say (one worker, {len(constraint_warm)} answers) "
+          f"p50 {pct(constraint_warm, 50):.1f}, p95 {pct(constraint_warm, 95):.1f}, max {max(constraint_warm, default=float('nan')):.1f}; "
+          f"cold workers ({len(constraint_cold)} answers) p50 {pct(constraint_cold, 50):.1f}, max {max(constraint_cold, default=float('nan')):.1f}")
+    print(f"constraint_us_p95: {pct(constraint_warm + constraint_cold, 95):.1f}")
     print(f"harkd_rss_stage2_unloaded_mb: {rss['stage2_unloaded']:.1f}")
     print(f"harkd_rss_no_stage2_mb: {rss['no_stage2']:.1f}")
     print(f"llama_cpp_say_p50_ms: {pct(ref_times, 50):.0f}")

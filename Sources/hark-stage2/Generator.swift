@@ -14,13 +14,10 @@ final class Generator {
     private var cached: [Int32] = []
     /// The logits of the next position, then of each speculated token (`1 + maxDraft` rows).
     private let logits: UnsafeMutableBufferPointer<Float>
-    /// Every token's bytes (control tokens have none and are never allowed by a grammar), and the
-    /// tokens by their first byte, for the constraint's search.
-    private let pieces: Pieces
+    /// The tokens the action grammar allows at each step (the vocabulary's bytes, indexed).
+    private var constraint: TokenConstraint
     /// The last request's action grammar: harkd sends the same spec until its catalog changes.
     private var lastGrammar: (spec: ActionGrammar.Spec, grammar: ActionGrammar)?
-    /// The tokens `lastGrammar` allows at each cursor met so far (`allowedTokens`).
-    private var allowedByCursor: [ActionGrammar.Cursor: [Int32]] = [:]
 
     /// Where computed prefixes are saved (nil: kept in memory only), and what names the model in
     /// their file names (its path, size and modification time).
@@ -32,27 +29,11 @@ final class Generator {
         self.context = context
         self.cacheDirectory = cacheDirectory
         self.modelIdentity = modelIdentity
-        pieces = Pieces(model.tokenizer)
+        constraint = TokenConstraint(pieces: (0..<model.tokenizer.count).map { Array(model.tokenizer.piece(Int32($0))) })
         logits = .allocate(capacity: model.transformer.hyper.vocabulary * (1 + Self.maxDraft))
     }
 
     deinit { logits.deallocate() }
-
-    struct Pieces {
-        var bytes: [UInt8] = []
-        var offsets: [Int32] = [0]
-        /// The tokens whose bytes begin with each byte value (control tokens have no bytes: in none).
-        var byFirstByte = [[Int32]](repeating: [], count: 256)
-
-        init(_ tokenizer: Tokenizer) {
-            for id in 0..<tokenizer.count {
-                let piece = tokenizer.piece(Int32(id))
-                bytes += piece
-                offsets.append(Int32(bytes.count))
-                if let first = piece.first { byFirstByte[Int(first)].append(Int32(id)) }
-            }
-        }
-    }
 
     func generate(_ request: Stage2Message) throws -> Stage2Message {
         let t = model.transformer
@@ -102,7 +83,7 @@ final class Generator {
                 // The constraint (the tokens the grammar allows here, and the cursor's advance), then
                 // the most likely of those tokens.
                 let c0 = monotonicNow()
-                let candidates = allowedTokens(grammar, current)
+                let candidates = constraint.allowed(grammar, at: current)
                 constraintSeconds += monotonicNow() - c0
                 guard let allowed = mostLikely(candidates, row: hiddenRow + row) else { break }
                 let piece = pieceBytes(allowed)
@@ -176,7 +157,7 @@ final class Generator {
         if let last = lastGrammar, last.spec == spec { return last.grammar }
         let grammar = try ActionGrammar(spec)
         lastGrammar = (spec, grammar)
-        allowedByCursor = [:]
+        constraint.forget()
         return grammar
     }
 
@@ -245,27 +226,8 @@ final class Generator {
     }
 
     private func pieceBytes(_ token: Int32) -> ArraySlice<UInt8> {
-        pieces.bytes[Int(pieces.offsets[Int(token)])..<Int(pieces.offsets[Int(token) + 1])]
+        constraint.piece(token)
     }
-
-    /// The tokens the grammar allows at `cursor`, in increasing id: of those whose first byte it could
-    /// take next, each whose bytes it takes whole. Kept per cursor for the grammar (the same states
-    /// recur in every answer: after `[{"device":"` come the same device ids each time), up to
-    /// `allowedCacheLimit` cursors.
-    private func allowedTokens(_ grammar: ActionGrammar, _ cursor: ActionGrammar.Cursor) -> [Int32] {
-        if let known = allowedByCursor[cursor] { return known }
-        let next = grammar.nextBytes(cursor)
-        var tokens: [Int32] = []
-        for byte in 0..<256 where next[byte] {
-            for id in pieces.byFirstByte[byte] where allowed(grammar, cursor, Int(id)) { tokens.append(id) }
-        }
-        tokens.sort()
-        if allowedByCursor.count >= Self.allowedCacheLimit { allowedByCursor.removeAll(keepingCapacity: true) }
-        allowedByCursor[cursor] = tokens
-        return tokens
-    }
-
-    static let allowedCacheLimit = 4096
 
     /// The most likely of `candidates` at kept row `row` (the lowest id among equals: the token that
     /// the argmax of the whole row, restricted to them, picks); nil when there are none.
@@ -281,12 +243,6 @@ final class Generator {
             }
         }
         return best < 0 ? nil : best
-    }
-
-    private func allowed(_ grammar: ActionGrammar, _ cursor: ActionGrammar.Cursor, _ id: Int) -> Bool {
-        let start = Int(pieces.offsets[id]), end = Int(pieces.offsets[id + 1])
-        guard end > start else { return false }
-        return pieces.bytes.withUnsafeBufferPointer { grammar.allows(cursor, UnsafeBufferPointer(rebasing: $0[start..<end])) }
     }
 }
 
