@@ -62,9 +62,10 @@ public final class CommandStage {
         /// Given the speech and the command the first pass would have given (nil: it would have
         /// rejected it); nil: no verdict (the second pass could not run), the first pass decides.
         public let decide: @Sendable (_ samples: [Int16], _ firstPass: String?) -> Verdict?
-        /// Given the speech as soon as the capture has it, before the end of speech is decided: it may
-        /// start working on it (elsewhere; it must return at once) for a `decide` on the same samples.
-        public let prepare: (@Sendable (_ samples: [Int16]) -> Void)?
+        /// Given the speech as soon as the capture has it, before the end of speech is decided, and the
+        /// command the first pass would give so far (as `decide` gets it: nil when it would reject): it
+        /// may start working on them (elsewhere; it must return at once) for a `decide` on the same samples.
+        public let prepare: (@Sendable (_ samples: [Int16], _ firstPass: String?) -> Void)?
         /// The speech last given to `prepare` will not be asked about (the first pass was sure, the
         /// speaker went on, nobody spoke).
         public let abandon: (@Sendable () -> Void)?
@@ -72,7 +73,7 @@ public final class CommandStage {
         /// nobody has needed for a while).
         public let idle: (@Sendable () -> Void)?
         public init(below: Double, decide: @escaping @Sendable (_ samples: [Int16], _ firstPass: String?) -> Verdict?,
-                    prepare: (@Sendable (_ samples: [Int16]) -> Void)? = nil, abandon: (@Sendable () -> Void)? = nil,
+                    prepare: (@Sendable (_ samples: [Int16], _ firstPass: String?) -> Void)? = nil, abandon: (@Sendable () -> Void)? = nil,
                     idle: (@Sendable () -> Void)? = nil) {
             self.below = below
             self.decide = decide
@@ -290,7 +291,10 @@ public final class CommandStage {
             return
         }
         handedOver = true
-        prepare(Array(heard[range]))
+        // The first pass's command as `conclude` would give it to `decide` if the speech ends here
+        // (sure enough to stand, and a command), or nil.
+        let sure = configuration.recognizer.rejectBelow.map { (provisional.confidence ?? -.infinity) >= $0 } ?? true
+        prepare(Array(heard[range]), sure && grammar.parse(provisional.text) != nil ? provisional.text : nil)
     }
 
     private func abandonSecondPass() {

@@ -148,13 +148,18 @@ struct RecognizerTests {
         for below in [Double.infinity, -.infinity] {
             let stage = try stage()
             let calls = Mutex<[(String, [Int16])]>([])
+            let firstPasses = Mutex<[String: String?]>([:])
             stage.secondPass = CommandStage.SecondPass(
                 below: below,
-                decide: { audio, _ in
+                decide: { audio, firstPass in
                     calls.withLock { $0.append(("decide", audio)) }
+                    firstPasses.withLock { $0["decide"] = firstPass }
                     return .init(command: "turn off the tv", heard: "turn off the tv")
                 },
-                prepare: { audio in calls.withLock { $0.append(("prepare", audio)) } },
+                prepare: { audio, firstPass in
+                    calls.withLock { $0.append(("prepare", audio)) }
+                    firstPasses.withLock { $0["prepare"] = firstPass }
+                },
                 abandon: { calls.withLock { $0.append(("abandon", [])) } })
             var outputs: [CommandStage.Output] = []
             var preparedBeforeEnd = false
@@ -170,6 +175,10 @@ struct RecognizerTests {
                 #expect(prepared.count > 16_000 && prepared.count < 40_000, "\(prepared.count) samples")
                 #expect(seen.map(\.0).last == "decide")
                 #expect(seen.last?.1 == prepared, "decide asks about exactly the speech handed over early")
+                // With the first pass's command so far, the one decide gets once the speech has ended.
+                let given = firstPasses.withLock { $0 }
+                #expect(given["prepare"] != nil && given["prepare"] == given["decide"], "\(given)")
+                #expect(given["decide"]??.isEmpty == false, "the first pass is sure of the clean command: \(given)")
                 #expect(outputs.contains { if case let .command(actions, _) = $0 { actions == [Action(device: "living_room_tv", command: "turn_off")] } else { false } })
             } else {
                 #expect(seen.isEmpty, "\(seen.map(\.0))")

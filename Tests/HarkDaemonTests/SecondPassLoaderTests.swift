@@ -59,15 +59,40 @@ import Testing
         let f = try Fixture()
         let speech = try readSamples(Self.noisy)
         let expected = f.direct.decide(speech, firstPass: "set the kitchen fan to high")
-        f.loader.prepare(speech)
+        f.loader.prepare(speech, firstPass: "set the kitchen fan to high")
         let decision = f.loader.decide(speech, firstPass: "set the kitchen fan to high")
         #expect(Self.same(decision, expected), "\(String(describing: decision?.verdict)) vs \(expected.verdict)")
         #expect(f.count == 1, "\(f.count) decodings")
         // The verdict still depends on what the first pass would have given: the light half runs at decide.
         let alone = f.direct.decide(speech, firstPass: nil)
-        f.loader.prepare(speech)
+        f.loader.prepare(speech, firstPass: nil)
         #expect(Self.same(f.loader.decide(speech, firstPass: nil), alone))
         #expect(f.count == 2)
+        // Handed over while the first pass would reject it (the narrower search), then asked with a
+        // command after all: that search was not wide enough for agreement, so the speech is decoded
+        // again, as widely as a direct decision does.
+        f.loader.prepare(speech, firstPass: nil)
+        #expect(Self.same(f.loader.decide(speech, firstPass: "set the kitchen fan to high"), expected))
+        // (The early analysis is stopped; it counts if it had started.)
+        #expect(f.count >= 3 && f.count <= 4, "\(f.count) decodings")
+    }
+
+    /// Out-of-grammar requests, an in-grammar command at 10 dB SNR and a clean one.
+    static let verdictClips = [noisy, other] + ["flite_rms_40", "piper_joe_45", "flite_kal_05", "piper_joe_52"].map {
+        Repo.root.appendingPathComponent("build/testdata/commands/oog/\($0)_clean.wav").path
+    }
+
+    @Test("Given no command from the first pass, when the in-grammar search keeps only hypotheses within the loose margin, then the verdict is the one the widest search gives", arguments: verdictClips)
+    func narrowSearchSameVerdict(_ path: String) throws {
+        let f = try Fixture()
+        let speech = try readSamples(path)
+        let configuration = f.direct.configuration
+        #expect(configuration.widestMargin(firstPass: nil) < configuration.widestMargin)
+        #expect(configuration.widestMargin(firstPass: "turn on the kitchen light") == configuration.widestMargin)
+        let wide = try #require(f.direct.analyse(speech, within: configuration.widestMargin))
+        let narrow = f.direct.decide(speech, firstPass: nil)
+        #expect(f.direct.verdict(wide, firstPass: nil).verdict == narrow.verdict, "\(path): '\(wide.text ?? "-")' found in the wide search")
+        #expect(narrow.constrained.free.text == wide.free.text)
     }
 
     @Test("Given speech handed over early, when the first pass asks about other speech, then that speech is decided, not the early one")
@@ -75,7 +100,7 @@ import Testing
         let f = try Fixture()
         let early = try readSamples(Self.noisy), asked = try readSamples(Self.other)
         let expected = f.direct.decide(asked, firstPass: nil)
-        f.loader.prepare(early)
+        f.loader.prepare(early, firstPass: nil)
         #expect(Self.same(f.loader.decide(asked, firstPass: nil), expected))
         // The asked speech was decoded; the early one at most once more (if it finished before it was abandoned).
         #expect(f.count >= 1 && f.count <= 2, "\(f.count) decodings")
@@ -86,7 +111,7 @@ import Testing
         let f = try Fixture()
         let speech = try readSamples(Self.noisy)
         let expected = f.direct.decide(speech, firstPass: nil)
-        f.loader.prepare(speech)
+        f.loader.prepare(speech, firstPass: nil)
         f.loader.abandon()
         #expect(Self.same(f.loader.decide(speech, firstPass: nil), expected))
         #expect(f.count >= 1 && f.count <= 2, "\(f.count) decodings")
