@@ -209,7 +209,7 @@ public final class CommandStage {
         var words = hypothesis.text
         let confidence = hypothesis.confidence ?? -.infinity
         let uncovered = self.uncovered(hypothesis, start: start, end: end, began: began)
-        var confident = configuration.recognizer.rejectBelow.map { threshold in confidence >= threshold } ?? true
+        var confident = isSure(hypothesis)
         lastConfidence = hypothesis.confidence
         lastUncovered = uncovered
         lastUsedSecondPass = false
@@ -217,7 +217,7 @@ public final class CommandStage {
         // What the second pass transcribed when it sent the utterance on: stage 2 need not again.
         var transcript: String?
         if let secondPass, confidence < secondPass.below {
-            let firstPass = confident && grammar.parse(words) != nil ? words : nil
+            let firstPass = standingCommand(hypothesis)
             handedOver = false
             if let verdict = secondPass.decide(Array(heard[speech(start: start, end: end, began: began)]), firstPass) {
                 lastUsedSecondPass = true
@@ -291,10 +291,19 @@ public final class CommandStage {
             return
         }
         handedOver = true
-        // The first pass's command as `conclude` would give it to `decide` if the speech ends here
-        // (sure enough to stand, and a command), or nil.
-        let sure = configuration.recognizer.rejectBelow.map { (provisional.confidence ?? -.infinity) >= $0 } ?? true
-        prepare(Array(heard[range]), sure && grammar.parse(provisional.text) != nil ? provisional.text : nil)
+        // With the command `conclude` would give `decide` if the speech ended here.
+        prepare(Array(heard[range]), standingCommand(provisional))
+    }
+
+    /// Whether the first pass is sure enough of `hypothesis` for it to stand (its rejection threshold).
+    private func isSure(_ hypothesis: Recognizer.Hypothesis) -> Bool {
+        configuration.recognizer.rejectBelow.map { (hypothesis.confidence ?? -.infinity) >= $0 } ?? true
+    }
+
+    /// The first pass's command, as the second pass is told of it: the hypothesis's words when it is
+    /// sure of them and they are a command; nil when it would reject.
+    private func standingCommand(_ hypothesis: Recognizer.Hypothesis) -> String? {
+        isSure(hypothesis) && grammar.parse(hypothesis.text) != nil ? hypothesis.text : nil
     }
 
     private func abandonSecondPass() {

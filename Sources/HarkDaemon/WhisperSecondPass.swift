@@ -269,6 +269,7 @@ public final class SecondPassLoader: Sendable {
         // pass's command needs (the first pass seldom changes its mind after the speech ends).
         if let job, job.samples == samples, job.within >= configuration.widestMargin(firstPass: firstPass), let pass = currentPass(),
            let result = job.wait() {
+            let answered = ContinuousClock.now
             decision = pass.verdict(result, firstPass: firstPass)
             early = true
             // Where the early analysis's time went, and how long the decision waited for it (ms).
@@ -278,7 +279,7 @@ public final class SecondPassLoader: Sendable {
                 return "\(Int((to - from) / .milliseconds(1)))"
             }
             timing = ["queued_ms": ms(t.handed, t.began), "encoder_ms": ms(t.began, t.encoded), "decoding_ms": ms(t.encoded, t.ended),
-                      "waited_ms": ms(asked, .now)]
+                      "waited_ms": ms(asked, answered)]
         } else {
             job?.abandoned.store(true, ordering: .relaxed)
             decision = energy.map { $0.measure("second_pass") { decideUnmeasured(samples, firstPass: firstPass) } }

@@ -11,37 +11,53 @@ public struct TokenConstraint: Sendable {
     /// Every token's bytes, end to end, and where each begins (`offsets[id]..<offsets[id + 1]`).
     private let bytes: [UInt8]
     private let offsets: [Int32]
-    /// The one-byte tokens by their byte, and the longer ones by their first two bytes (first · 256 +
-    /// second). Tokens with no bytes (control tokens) are in neither: a grammar never allows them.
-    private let single: [[Int32]]
-    private let byFirstTwo: [[Int32]]
+    /// The tokens by bucket, in increasing id, bucket b's at `ids[starts[b]..<starts[b + 1]]`: the
+    /// longer tokens by their first two bytes (first · 256 + second), the one-byte tokens after those
+    /// (65 536 + the byte). Tokens with no bytes (control tokens) are in none: a grammar never allows
+    /// them. Two flat arrays: the worker builds this at every start.
+    private let ids: [Int32]
+    private let starts: [Int32]
     /// The allowed tokens of the cursors met so far, of one grammar (`forget` when it changes).
     private var known: [ActionGrammar.Cursor: [Int32]] = [:]
 
     /// At most this many cursors are kept; past it the cache starts again.
     public static let cacheLimit = 4096
 
-    /// `pieces[id]`: token `id`'s bytes.
-    public init(pieces: [[UInt8]]) {
+    private static let singleBase = 65536
+
+    /// `count` tokens, `piece(id)` giving token `id`'s bytes.
+    public init<Piece: Collection<UInt8>>(count: Int, piece: (Int32) -> Piece) {
         var bytes: [UInt8] = []
         var offsets: [Int32] = [0]
-        var single = [[Int32]](repeating: [], count: 256)
-        var byFirstTwo = [[Int32]](repeating: [], count: 65536)
-        offsets.reserveCapacity(pieces.count + 1)
-        for (id, piece) in pieces.enumerated() {
-            bytes += piece
+        offsets.reserveCapacity(count + 1)
+        var keys = [Int32](repeating: -1, count: count)
+        var sizes = [Int32](repeating: 0, count: Self.singleBase + 256 + 1)
+        for id in 0..<count {
+            let start = bytes.count
+            bytes += piece(Int32(id))
             offsets.append(Int32(bytes.count))
-            if piece.count == 1 {
-                single[Int(piece[0])].append(Int32(id))
-            } else if piece.count > 1 {
-                byFirstTwo[Int(piece[0]) << 8 | Int(piece[1])].append(Int32(id))
+            switch bytes.count - start {
+            case 0: continue
+            case 1: keys[id] = Int32(Self.singleBase + Int(bytes[start]))
+            default: keys[id] = Int32(Int(bytes[start]) << 8 | Int(bytes[start + 1]))
             }
+            sizes[Int(keys[id]) + 1] += 1
+        }
+        for b in 1..<sizes.count { sizes[b] += sizes[b - 1] }   // now each bucket's start
+        var next = sizes
+        var ids = [Int32](repeating: 0, count: Int(sizes.last!))
+        for (id, key) in keys.enumerated() where key >= 0 {
+            ids[Int(next[Int(key)])] = Int32(id)
+            next[Int(key)] += 1
         }
         self.bytes = bytes
         self.offsets = offsets
-        self.single = single
-        self.byFirstTwo = byFirstTwo
+        self.ids = ids
+        self.starts = sizes
     }
+
+    /// The tokens of bucket `b`.
+    private func bucket(_ b: Int) -> ArraySlice<Int32> { ids[Int(starts[b])..<Int(starts[b + 1])] }
 
     /// The number of tokens.
     public var count: Int { offsets.count - 1 }
@@ -70,10 +86,10 @@ public struct TokenConstraint: Sendable {
         var tokens: [Int32] = []
         bytes.withUnsafeBufferPointer { all in
             for first in 0..<256 where next[first] {
-                tokens += single[first]
+                tokens += bucket(Self.singleBase + first)
                 let second = grammar.nextBytes(grammar.advance(cursor, CollectionOfOne(UInt8(first))))
                 for byte in 0..<256 where second[byte] {
-                    for id in byFirstTwo[first << 8 | byte] {
+                    for id in bucket(first << 8 | byte) {
                         let piece = UnsafeBufferPointer(rebasing: all[Int(offsets[Int(id)])..<Int(offsets[Int(id) + 1])])
                         if grammar.allows(cursor, piece) { tokens.append(id) }
                     }

@@ -29,7 +29,7 @@ final class Generator {
         self.context = context
         self.cacheDirectory = cacheDirectory
         self.modelIdentity = modelIdentity
-        constraint = TokenConstraint(pieces: (0..<model.tokenizer.count).map { Array(model.tokenizer.piece(Int32($0))) })
+        constraint = TokenConstraint(count: model.tokenizer.count) { model.tokenizer.piece($0) }
         logits = .allocate(capacity: model.transformer.hyper.vocabulary * (1 + Self.maxDraft))
     }
 
@@ -86,7 +86,7 @@ final class Generator {
                 let candidates = constraint.allowed(grammar, at: current)
                 constraintSeconds += monotonicNow() - c0
                 guard let allowed = mostLikely(candidates, row: hiddenRow + row) else { break }
-                let piece = pieceBytes(allowed)
+                let piece = constraint.piece(allowed)
                 let c1 = monotonicNow()
                 cursor = grammar.advance(current, piece)
                 constraintSeconds += monotonicNow() - c1
@@ -223,10 +223,6 @@ final class Generator {
         let tokens = model.tokenizer.encode(String(decoding: forced, as: UTF8.self), addSpecial: false, parseSpecial: false)
         // A pass's rows are one batch (evaluateHidden keeps the last batch's rows).
         return Array(tokens.prefix(min(Self.maxDraft, room - 1, model.transformer.batchCapacity - 1)))
-    }
-
-    private func pieceBytes(_ token: Int32) -> ArraySlice<UInt8> {
-        constraint.piece(token)
     }
 
     /// The most likely of `candidates` at kept row `row` (the lowest id among equals: the token that

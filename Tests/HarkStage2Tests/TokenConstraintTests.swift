@@ -37,7 +37,7 @@ import Testing
     func givenCursorsAlongAnswerLines_thenTheAllowedTokensAreThoseEveryTokenTriedGives(_ maxActions: Int?) throws {
         let grammar = try ActionGrammar(.init(devices: ActionGrammarTests.spec.devices, maxActions: maxActions))
         let pieces = Self.vocabulary()
-        var constraint = TokenConstraint(pieces: pieces)
+        var constraint = TokenConstraint(count: pieces.count) { pieces[Int($0)] }
         #expect(constraint.count == pieces.count)
         var cursors = 0
         for line in Self.lines {
@@ -63,7 +63,7 @@ import Testing
 
     @Test func givenATokenId_thenItsPieceIsItsBytes() {
         let pieces = Self.vocabulary()
-        let constraint = TokenConstraint(pieces: pieces)
+        let constraint = TokenConstraint(count: pieces.count) { pieces[Int($0)] }
         for id in [0, 1, 2, 100, 257, 258, pieces.count - 1] {
             #expect(Array(constraint.piece(Int32(id))) == pieces[id])
         }
