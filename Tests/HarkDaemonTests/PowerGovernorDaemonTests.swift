@@ -82,9 +82,23 @@ enum GovernedRun {
         let (events, meter) = try await GovernedRun.run(try GovernedRun.speech(times: 3), budget: budget)
         let changes = events.filter { $0["type"] as? String == "governor" }
         let levers = changes.filter { $0["action"] as? String == "throttle" }.compactMap { $0["lever"] as? String }
-        let order = PowerGovernor.Lever.allCases.map(\.rawValue)
+        let ladder = PowerGovernor(configuration: .init(budgetMilliwatts: budget), gate: true, wakeWords: 1).ladder.map(\.rawValue)
         #expect(!levers.isEmpty, "no lever taken at budget \(budget) mW")
-        #expect(levers == Array(order.prefix(levers.count)), "levers \(levers)")
+        // The ladder's order: each lever taken is the next one up, each given back the last one taken
+        // (the governor may ease a lever when the speech quietens and take it again later).
+        var level = 0
+        for change in changes {
+            let lever = change["lever"] as? String
+            switch change["action"] as? String {
+            case "throttle":
+                #expect(level < ladder.count && lever == ladder[level] && change["level"] as? Int == level + 1, "took \(change) at level \(level) of \(ladder)")
+                level += 1
+            case "relax":
+                #expect(level > 0 && lever == ladder[level - 1] && change["level"] as? Int == level - 1, "eased \(change) at level \(level) of \(ladder)")
+                level -= 1
+            default: break
+            }
+        }
         let reports = events.filter { $0["type"] as? String == "power" }
         let points = reports.map { (t: $0["t"] as? Double ?? 0, mw: $0["stage_mw"] as? Double ?? .infinity) }
         #expect(points.count >= 17)
@@ -93,10 +107,9 @@ enum GovernedRun {
         let after = points.filter { $0.t > firstUnder.t }
         let under = after.filter { $0.mw <= budget }.count
         let throttled = changes.filter { $0["action"] as? String == "throttle" }.compactMap { $0["t"] as? Double }
-        let ladder = PowerGovernor(configuration: .init(budgetMilliwatts: budget), gate: true, wakeWords: 1).ladder.count
         for over in after where over.mw > budget {
             let answered = throttled.contains { $0 > over.t - 10.5 && $0 <= over.t + 10.5 }
-            let exhausted = throttled.filter { $0 <= over.t }.count == ladder
+            let exhausted = throttled.filter { $0 <= over.t }.count >= ladder.count
             #expect(answered || exhausted, "over the budget at \(over.t) s (\(over.mw) mW) with no lever taken near it: \(points), levers at \(throttled)")
         }
         #expect(Double(under) >= 0.7 * Double(after.count), "under the budget in \(under) of \(after.count) reports: \(points)")
