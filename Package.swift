@@ -22,8 +22,18 @@ case "x86-64-v3": "x86-64-v3"
 case "x86-64-v4": "x86-64-v4"
 default: buildMachineHasAVX512() ? "x86-64-v4" : "x86-64-v3"
 }
-let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=\(x86Level)"]), .define("HARK_X86_FMA")]
+/// AVX-512 VNNI (vpdpbusd: 64 byte products summed into 16 int32 lanes, Cascade Lake / Zen 4 and
+/// later) for the int8 matrix products, where x86-64-v4 is chosen and the build machine has it
+/// (HARK_VNNI=0 leaves it out).
+func buildMachineHasVNNI() -> Bool {
+    guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let flags = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
+    return flags.split(separator: " ").contains("avx512_vnni")
+}
+let vnni = x86Level == "x86-64-v4" && Context.environment["HARK_VNNI"] != "0" && buildMachineHasVNNI()
+let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=\(x86Level)"] + (vnni ? ["-Xcc", "-mavx512vnni"] : [])), .define("HARK_X86_FMA")]
     + (x86Level == "x86-64-v4" ? [.define("HARK_X86_AVX512")] : [])
+    + (vnni ? [.define("HARK_X86_VNNI")] : [])
 #else
 let kernelSettings: [SwiftSetting] = []
 #endif

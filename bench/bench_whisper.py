@@ -15,13 +15,14 @@ seconds being the wall time of that file's transcription (reading the WAV includ
 not). faster-whisper runs as `WhisperModel(models/whisper-tiny.en, device="cpu", compute_type=CT,
 cpu_threads=N, num_workers=1)` with the greedy options of tools/capture_whisper_fixtures.py, for CT
 int8 (DESIGN.md §6's anchor: ~0.3-0.4 s for a 3-5 s command on 2 threads) and float32; hark-whisper
-as `hark-whisper --model DIR --threads N --json FILE...`. Peak RSS and CPU time of each child come
-from wait4(2). With --runs N every configuration runs N times, interleaved, and each clip's time is
+as `hark-whisper --model DIR --compute-type CT --threads N --json FILE...` for the same two. Peak RSS
+and CPU time of each child come from wait4(2). With --runs N every configuration runs N times, interleaved, and each clip's time is
 its median over the runs.
 
 Prints a table, Hark / faster-whisper ratios against both compute types, how many transcripts agree,
 and ends with `time_ratio_1t: R` and `time_ratio_2t: R`: Hark's mean seconds per utterance over
-faster-whisper int8's, with 1 and 2 threads.
+faster-whisper int8's (Hark with --compute-type int8: the same compute type), with 1 and 2 threads;
+before them `time_ratio_float32_1t` / `_2t`, Hark float32 against faster-whisper float32.
 """
 from __future__ import annotations
 
@@ -142,7 +143,7 @@ def main(argv=None) -> int:
     clips, warm = select(json.loads(mpath.read_text(encoding="utf-8")))
     paths = [str(Path(a.audio) / f["path"]) for f in [warm] + clips]
     threads = [int(t) for t in a.threads.split(",")]
-    sides = ["fw-int8", "fw-float32"] + ([] if a.reference_only else ["hark"])
+    sides = ["fw-int8", "fw-float32"] + ([] if a.reference_only else ["hark-int8", "hark-float32"])
     audio_s = [f["duration_s"] for f in clips]
     print(f"== {len(clips)} clips, {min(audio_s):.1f}-{max(audio_s):.1f} s (mean {np.mean(audio_s):.2f} s): "
           f"{', '.join(VOICES)}; clean, 10 dB SNR, babble; warm-up {warm['path']}; {a.runs} run(s)", flush=True)
@@ -151,8 +152,8 @@ def main(argv=None) -> int:
     for run in range(a.runs):
         for n in threads:
             for side in sides:
-                if side == "hark":
-                    cmd = [a.hark, "--model", a.model, "--threads", str(n), "--json", *paths]
+                if side.startswith("hark"):
+                    cmd = [a.hark, "--model", a.model, "--compute-type", side[5:], "--threads", str(n), "--json", *paths]
                     env = None
                 else:
                     cmd = [sys.executable, str(Path(__file__).resolve()), "--fw-child", side[3:],
@@ -200,7 +201,8 @@ def main(argv=None) -> int:
     for n in threads:
         print(f"agreement, {n} thread(s): fw-int8 vs fw-float32 {agree('fw-int8', 'fw-float32', n)}"
               + ("" if a.reference_only else
-                 f"; hark vs fw-int8 {agree('hark', 'fw-int8', n)}; hark vs fw-float32 {agree('hark', 'fw-float32', n)}"))
+                 f"; hark-int8 vs fw-int8 {agree('hark-int8', 'fw-int8', n)}; hark-int8 vs fw-float32 "
+                 f"{agree('hark-int8', 'fw-float32', n)}; hark-float32 vs fw-float32 {agree('hark-float32', 'fw-float32', n)}"))
     if len(threads) > 1:
         for side in sides:
             t0, t1 = threads[0], threads[-1]
@@ -208,14 +210,17 @@ def main(argv=None) -> int:
             print(f"{side}: {same}/{len(clips)} token sequences the same with {t0} and {t1} threads")
     if a.reference_only:
         return 0
-    for ref in ("fw-int8", "fw-float32"):
+    for mine, ref in (("hark-int8", "fw-int8"), ("hark-float32", "fw-float32"), ("hark-float32", "fw-int8")):
         for n in threads:
-            h, r = s[("hark", n)], s[(ref, n)]
-            print(f"hark / {ref}, {n} thread(s): mean {h['mean'] / r['mean']:.2f}, p50 {h['p50'] / r['p50']:.2f}, "
+            h, r = s[(mine, n)], s[(ref, n)]
+            print(f"{mine} / {ref}, {n} thread(s): mean {h['mean'] / r['mean']:.2f}, p50 {h['p50'] / r['p50']:.2f}, "
                   f"p95 {h['p95'] / r['p95']:.2f}, load {h['load'] / r['load']:.2f}, peak RSS {h['rss'] / r['rss']:.2f}")
     for n in (1, 2):
         if n in threads:
-            print(f"time_ratio_{n}t: {s[('hark', n)]['mean'] / s[('fw-int8', n)]['mean']:.3f}")
+            print(f"time_ratio_float32_{n}t: {s[('hark-float32', n)]['mean'] / s[('fw-float32', n)]['mean']:.3f}")
+    for n in (1, 2):
+        if n in threads:
+            print(f"time_ratio_{n}t: {s[('hark-int8', n)]['mean'] / s[('fw-int8', n)]['mean']:.3f}")
     return 0
 
 

@@ -6,27 +6,40 @@ import Darwin
 import Dispatch
 import HarkKernels
 
-/// A dense layer y = x·Wᵀ + b, with W kept transposed ([in × out], row-major) so that a block of
-/// row-major activations [rows × in] is the left operand of one SGEMM and the result is row-major too.
+/// A dense layer y = x·Wᵀ + b over blocks of rows (the encoder's positions). In float32, W is kept
+/// transposed ([in × out], row-major) so that a block of row-major activations [rows × in] is the left
+/// operand of one SGEMM and the result is row-major too; in int8 (CTranslate2's int8 compute type), W
+/// is quantized per output and each block of activations per row as it is multiplied.
 struct Linear: Sendable {
     let inputs: Int
     let outputs: Int
-    /// Wᵀ: [inputs × outputs].
-    let weightT: [Float]
+    let weights: Weights
     let bias: [Float]
+
+    enum Weights: Sendable {
+        /// Wᵀ: [inputs × outputs].
+        case float32([Float])
+        case int8(Int8Matrix)
+    }
 
     /// From CTranslate2's `<prefix>/weight` [out × in] and `<prefix>/bias` [out] (a zero bias if absent).
     /// `storedShape` is the weight's shape in the file when it is not [outputs, inputs] but flattens
     /// to it row-major (a convolution's [out, in, k]).
-    init(_ model: CTranslate2Model, _ prefix: String, inputs: Int, outputs: Int, storedShape: [Int]? = nil) throws(WhisperError) {
+    init(_ model: CTranslate2Model, _ prefix: String, inputs: Int, outputs: Int, storedShape: [Int]? = nil,
+         computeType: WhisperModel.ComputeType = .float32) throws(WhisperError) {
         let w = try model.floats(prefix + "/weight", shape: storedShape ?? [outputs, inputs])
-        var t = [Float](repeating: 0, count: inputs * outputs)
-        for o in 0..<outputs {
-            for i in 0..<inputs { t[i * outputs + o] = w[o * inputs + i] }
+        switch computeType {
+        case .float32:
+            var t = [Float](repeating: 0, count: inputs * outputs)
+            for o in 0..<outputs {
+                for i in 0..<inputs { t[i * outputs + o] = w[o * inputs + i] }
+            }
+            weights = .float32(t)
+        case .int8:
+            weights = .int8(w.withUnsafeBufferPointer { Int8Matrix(weights: $0.baseAddress!, outputs: outputs, inputs: inputs) })
         }
         self.inputs = inputs
         self.outputs = outputs
-        self.weightT = t
         self.bias = model.variables[prefix + "/bias"] == nil ? [Float](repeating: 0, count: outputs)
             : try model.floats(prefix + "/bias", shape: [outputs])
     }
@@ -36,21 +49,38 @@ struct Linear: Sendable {
     /// `threads` column blocks.
     func apply(_ x: UnsafePointer<Float>, ldx: Int, rows: Int, into y: UnsafeMutablePointer<Float>, ldy: Int,
                threads: Int, residual: Bool = false) {
-        bias.withUnsafeBufferPointer { b in
-            for r in 0..<rows {
-                let row = y + r * ldy
-                if residual {
-                    for o in 0..<outputs { row[o] += b[o] }
-                } else {
-                    row.update(from: b.baseAddress!, count: outputs)
+        switch weights {
+        case .float32(let weightT):
+            bias.withUnsafeBufferPointer { b in
+                for r in 0..<rows {
+                    let row = y + r * ldy
+                    if residual {
+                        for o in 0..<outputs { row[o] += b[o] }
+                    } else {
+                        row.update(from: b.baseAddress!, count: outputs)
+                    }
                 }
             }
-        }
-        weightT.withUnsafeBufferPointer { w in
-            let w = w.baseAddress!
-            parallel(threads: threads, count: outputs, align: 16) { range in
-                blockedSgemm(m: rows, n: range.count, k: inputs, a: x, lda: ldx, b: w + range.lowerBound, ldb: outputs,
-                             c: y + range.lowerBound, ldc: ldy)
+            weightT.withUnsafeBufferPointer { w in
+                let w = w.baseAddress!
+                parallel(threads: threads, count: outputs, align: 16) { range in
+                    blockedSgemm(m: rows, n: range.count, k: inputs, a: x, lda: ldx, b: w + range.lowerBound, ldb: outputs,
+                                 c: y + range.lowerBound, ldc: ldy)
+                }
+            }
+        case .int8(let matrix):
+            let bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: rows * matrix.depth)
+            let scales = UnsafeMutablePointer<Float>.allocate(capacity: rows)
+            defer { bytes.deallocate(); scales.deallocate() }
+            parallel(threads: threads, count: rows) { range in
+                matrix.quantize(x + range.lowerBound * ldx, ldx: ldx, rows: range.count, into: bytes + range.lowerBound * matrix.depth,
+                                scales: scales + range.lowerBound)
+            }
+            bias.withUnsafeBufferPointer { b in
+                parallel(threads: threads, count: outputs, align: 32) { range in
+                    matrix.multiply(bytes, scales: scales, rows: rows, columns: range, bias: b.baseAddress!, into: y, ldc: ldy,
+                                    accumulate: residual)
+                }
             }
         }
     }
@@ -82,14 +112,27 @@ func blockedSgemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: 
 }
 
 /// A dense layer for one row at a time (decoding a token), y = W·x + b, with W in float16 as the
-/// file holds it: each product reads half the bytes of float32 for the same values.
+/// file holds it (each product reads half the bytes of float32 for the same values), or in int8 under
+/// the int8 compute type (a quarter).
 struct HalfLinear: Sendable {
-    let weight: HalfMatrix
+    let weight: HalfMatrix?
+    let int8: Int8Matrix?
     let bias: [Float]
-    var outputs: Int { weight.rows }
+    let outputs: Int
 
-    init(_ model: CTranslate2Model, _ prefix: String, inputs: Int, outputs: Int) throws(WhisperError) {
-        weight = HalfMatrix(rows: outputs, columns: inputs, bits: try model.halves(prefix + "/weight", shape: [outputs, inputs]))
+    init(_ model: CTranslate2Model, _ prefix: String, inputs: Int, outputs: Int,
+         computeType: WhisperModel.ComputeType = .float32) throws(WhisperError) {
+        switch computeType {
+        case .float32:
+            weight = HalfMatrix(rows: outputs, columns: inputs, bits: try model.halves(prefix + "/weight", shape: [outputs, inputs]))
+            int8 = nil
+        case .int8:
+            weight = nil
+            int8 = try model.floats(prefix + "/weight", shape: [outputs, inputs]).withUnsafeBufferPointer {
+                Int8Matrix(weights: $0.baseAddress!, outputs: outputs, inputs: inputs)
+            }
+        }
+        self.outputs = outputs
         bias = model.variables[prefix + "/bias"] == nil ? [Float](repeating: 0, count: outputs)
             : try model.floats(prefix + "/bias", shape: [outputs])
     }
@@ -97,6 +140,11 @@ struct HalfLinear: Sendable {
     /// y = W·x + b, or y += W·x + b when `residual`; rows split over `threads`.
     func apply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, threads: Int, residual: Bool = false,
                 scratch: UnsafeMutablePointer<Float>) {
+        if let int8 {
+            int8.multiplyRow(x, bias: bias, into: y, threads: threads, accumulate: residual)
+            return
+        }
+        let weight = weight!
         let out = residual ? scratch : y
         parallel(threads: threads, count: outputs, align: 64) { rows in
             weight.multiply(x, into: out, rowRange: rows)
@@ -106,6 +154,25 @@ struct HalfLinear: Sendable {
                 for o in 0..<outputs { y[o] += scratch[o] + b[o] }
             } else {
                 for o in 0..<outputs { y[o] += b[o] }
+            }
+        }
+    }
+}
+
+extension Int8Matrix {
+    /// y = W·x (+ bias) for one activation row, or y += that when `accumulate`, outputs split over `threads`.
+    func multiplyRow(_ x: UnsafePointer<Float>, bias: [Float]?, into y: UnsafeMutablePointer<Float>, threads: Int, accumulate: Bool) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: depth) { bytes in
+            var scale: Float = 0
+            quantize(x, ldx: inputs, rows: 1, into: bytes.baseAddress!, scales: &scale)
+            let b = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: UInt8.self)
+            withUnsafePointer(to: scale) { scale in
+                func run(_ bias: UnsafePointer<Float>?) {
+                    parallel(threads: threads, count: outputs, align: 64) { range in
+                        multiply(b, scales: scale, rows: 1, columns: range, bias: bias, into: y, ldc: outputs, accumulate: accumulate)
+                    }
+                }
+                if let bias { bias.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
             }
         }
     }

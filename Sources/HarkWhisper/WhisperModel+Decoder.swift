@@ -125,8 +125,12 @@ extension WhisperModel {
 
         // Logits: the tied embedding matrix times the normalised state, split over row blocks.
         decoderNorm.apply(x, rows: 1, into: n)
-        parallel(threads: threads, count: vocabularySize, align: 64) { rows in
-            embedding.multiply(n, into: logits, rowRange: rows)
+        if let projection8 {
+            projection8.multiplyRow(n, bias: nil, into: logits, threads: threads, accumulate: false)
+        } else {
+            parallel(threads: threads, count: vocabularySize, align: 64) { rows in
+                embedding.multiply(n, into: logits, rowRange: rows)
+            }
         }
     }
 

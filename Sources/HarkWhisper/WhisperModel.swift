@@ -24,10 +24,23 @@ public struct WhisperModel: Sendable {
     let encoderNorm: LayerNorm
     /// [vocabulary × d]: token embeddings, and the output projection (tied), in float16.
     let embedding: HalfMatrix
+    /// The output projection in int8 under the int8 compute type (the embeddings stay float16).
+    let projection8: Int8Matrix?
     let decoderPositions: [Float]
     let decoderLayers: [DecoderLayer]
     let decoderNorm: LayerNorm
     public let vocabulary: WhisperVocabulary
+    public let computeType: ComputeType
+
+    /// How the dense layers compute: `float32` (the encoder's products and the cross-attention keys
+    /// and values in float32, the decoder's per-token products from the file's float16), or as
+    /// CTranslate2's `int8` compute type does for all of them, the convolutions and the output
+    /// projection included (weights per output row and activations per row quantized to int8, int32
+    /// sums). Attention is float32 either way.
+    public enum ComputeType: String, Sendable, CaseIterable {
+        case float32
+        case int8
+    }
 
     struct EncoderLayer: Sendable {
         let attentionNorm: LayerNorm
@@ -38,7 +51,7 @@ public struct WhisperModel: Sendable {
         let ffn2: Linear
     }
 
-    /// One token at a time: float16 matrix × vector, except the cross-attention keys and values,
+    /// One token at a time: matrix × vector (float16, or int8), except the cross-attention keys and values,
     /// computed once per utterance over every encoder position.
     struct DecoderLayer: Sendable {
         let selfNorm: LayerNorm
@@ -54,15 +67,18 @@ public struct WhisperModel: Sendable {
     }
 
     /// Loads `model.bin`, `config.json` and `vocabulary.txt` from `directory` (CTranslate2's layout).
-    public init(directory: String) throws(WhisperError) {
+    public init(directory: String, computeType: ComputeType = .float32) throws(WhisperError) {
         let model = try CTranslate2Model(path: directory + "/model.bin")
         guard model.specName == "WhisperSpec" else {
             throw WhisperError(.unsupportedModel, "\(model.fileName): a CTranslate2 '\(model.specName)', not a WhisperSpec model")
         }
-        try self.init(model, vocabulary: { size throws(WhisperError) in try WhisperVocabulary(directory: directory, size: size) })
+        try self.init(model, computeType: computeType,
+                      vocabulary: { size throws(WhisperError) in try WhisperVocabulary(directory: directory, size: size) })
     }
 
-    init(_ model: CTranslate2Model, vocabulary: (Int) throws(WhisperError) -> WhisperVocabulary) throws(WhisperError) {
+    init(_ model: CTranslate2Model, computeType: ComputeType = .float32,
+         vocabulary: (Int) throws(WhisperError) -> WhisperVocabulary) throws(WhisperError) {
+        self.computeType = computeType
         let file = model.fileName
         let embeddingShape = try model.variable("decoder/embeddings/weight").shape
         guard embeddingShape.count == 2, embeddingShape[0] > 0, (64...4096).contains(embeddingShape[1]), embeddingShape[1] % 64 == 0 else {
@@ -96,7 +112,7 @@ public struct WhisperModel: Sendable {
 
         // Convolutions as dense layers over im2col rows: weight [out, in, 3] is [out × in·3] row-major.
         func conv(_ prefix: String, inputs: Int) throws(WhisperError) -> Linear {
-            try Linear(model, prefix, inputs: inputs * 3, outputs: d, storedShape: [d, inputs, 3])
+            try Linear(model, prefix, inputs: inputs * 3, outputs: d, storedShape: [d, inputs, 3], computeType: computeType)
         }
         conv1 = try conv("encoder/conv1", inputs: mels)
         conv2 = try conv("encoder/conv2", inputs: d)
@@ -106,30 +122,33 @@ public struct WhisperModel: Sendable {
             let p = "encoder/layer_\(i)"
             encoderLayers.append(EncoderLayer(
                 attentionNorm: try LayerNorm(model, p + "/self_attention/layer_norm", width: d),
-                qkv: try Linear(model, p + "/self_attention/linear_0", inputs: d, outputs: 3 * d),
-                attentionOut: try Linear(model, p + "/self_attention/linear_1", inputs: d, outputs: d),
+                qkv: try Linear(model, p + "/self_attention/linear_0", inputs: d, outputs: 3 * d, computeType: computeType),
+                attentionOut: try Linear(model, p + "/self_attention/linear_1", inputs: d, outputs: d, computeType: computeType),
                 ffnNorm: try LayerNorm(model, p + "/ffn/layer_norm", width: d),
-                ffn1: try Linear(model, p + "/ffn/linear_0", inputs: d, outputs: 4 * d),
-                ffn2: try Linear(model, p + "/ffn/linear_1", inputs: 4 * d, outputs: d)))
+                ffn1: try Linear(model, p + "/ffn/linear_0", inputs: d, outputs: 4 * d, computeType: computeType),
+                ffn2: try Linear(model, p + "/ffn/linear_1", inputs: 4 * d, outputs: d, computeType: computeType)))
         }
         self.encoderLayers = encoderLayers
         encoderNorm = try LayerNorm(model, "encoder/layer_norm", width: d)
         embedding = HalfMatrix(rows: vocab, columns: d, bits: try model.halves("decoder/embeddings/weight", shape: [vocab, d]))
+        projection8 = computeType == .int8
+            ? try model.floats("decoder/embeddings/weight", shape: [vocab, d]).withUnsafeBufferPointer { Int8Matrix(weights: $0.baseAddress!, outputs: vocab, inputs: d) }
+            : nil
         decoderPositions = try model.floats("decoder/position_encodings/encodings")
         var decoderLayers: [DecoderLayer] = []
         for i in 0..<decoderDepth {
             let p = "decoder/layer_\(i)"
             decoderLayers.append(DecoderLayer(
                 selfNorm: try LayerNorm(model, p + "/self_attention/layer_norm", width: d),
-                selfQKV: try HalfLinear(model, p + "/self_attention/linear_0", inputs: d, outputs: 3 * d),
-                selfOut: try HalfLinear(model, p + "/self_attention/linear_1", inputs: d, outputs: d),
+                selfQKV: try HalfLinear(model, p + "/self_attention/linear_0", inputs: d, outputs: 3 * d, computeType: computeType),
+                selfOut: try HalfLinear(model, p + "/self_attention/linear_1", inputs: d, outputs: d, computeType: computeType),
                 crossNorm: try LayerNorm(model, p + "/attention/layer_norm", width: d),
-                crossQuery: try HalfLinear(model, p + "/attention/linear_0", inputs: d, outputs: d),
-                crossKV: try Linear(model, p + "/attention/linear_1", inputs: d, outputs: 2 * d),
-                crossOut: try HalfLinear(model, p + "/attention/linear_2", inputs: d, outputs: d),
+                crossQuery: try HalfLinear(model, p + "/attention/linear_0", inputs: d, outputs: d, computeType: computeType),
+                crossKV: try Linear(model, p + "/attention/linear_1", inputs: d, outputs: 2 * d, computeType: computeType),
+                crossOut: try HalfLinear(model, p + "/attention/linear_2", inputs: d, outputs: d, computeType: computeType),
                 ffnNorm: try LayerNorm(model, p + "/ffn/layer_norm", width: d),
-                ffn1: try HalfLinear(model, p + "/ffn/linear_0", inputs: d, outputs: 4 * d),
-                ffn2: try HalfLinear(model, p + "/ffn/linear_1", inputs: 4 * d, outputs: d)))
+                ffn1: try HalfLinear(model, p + "/ffn/linear_0", inputs: d, outputs: 4 * d, computeType: computeType),
+                ffn2: try HalfLinear(model, p + "/ffn/linear_1", inputs: 4 * d, outputs: d, computeType: computeType)))
         }
         self.decoderLayers = decoderLayers
         decoderNorm = try LayerNorm(model, "decoder/layer_norm", width: d)

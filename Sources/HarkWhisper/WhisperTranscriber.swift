@@ -77,8 +77,8 @@ public struct WhisperTranscriber: Sendable {
         self.model = model
     }
 
-    public init(directory: String) throws(WhisperError) {
-        self.init(model: try WhisperModel(directory: directory))
+    public init(directory: String, computeType: WhisperModel.ComputeType = .float32) throws(WhisperError) {
+        self.init(model: try WhisperModel(directory: directory, computeType: computeType))
     }
 
     /// 30 s of frames: one encoder window.

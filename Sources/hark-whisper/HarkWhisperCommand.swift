@@ -20,6 +20,9 @@ struct HarkWhisperCommand: ParsableCommand {
     @Option(help: "Threads for the matrix products.")
     var threads = 1
 
+    @Option(help: "The products over every audio position: 'float32', or 'int8' (CTranslate2's int8 compute type).")
+    var computeType: WhisperModel.ComputeType = .float32
+
     @Option(help: "Encoder input: 'present' (only the audio there), 'full' (padded to 30 s, as faster-whisper), or seconds to pad to.")
     var audioContext: WhisperTranscriber.AudioContext = .full
 
@@ -42,7 +45,7 @@ struct HarkWhisperCommand: ParsableCommand {
         let start = monotonicSeconds()
         let transcriber: WhisperTranscriber
         do {
-            transcriber = try WhisperTranscriber(directory: model)
+            transcriber = try WhisperTranscriber(directory: model, computeType: computeType)
         } catch {
             throw fail("hark-whisper: \(error)")
         }
@@ -160,3 +163,5 @@ func quoted(_ text: String) -> String {
 extension String {
     var trimmingLeadingSpace: Substring { drop { $0 == " " } }
 }
+
+extension WhisperModel.ComputeType: ExpressibleByArgument {}

@@ -186,16 +186,12 @@ import Testing
         return out
     }
 
-    @Test("Given 88 command recordings (4 voices, clean and 10 dB, babble, questions), when transcribed as faster-whisper does (30 s window, greedy), then ≥ 95 % equal its float32 transcripts and the word error rate is within 1 point of its")
-    func transcripts() async throws {
-        let (t, reference) = try Self.load()
-        let clips = Self.present(reference.clips)
-        #expect(clips.count >= 40)
-        #expect(Set(clips.map(\.voice)).count >= 3)
+    /// Every clip's transcript with `t` as faster-whisper runs (30 s window, no silence skipping),
+    /// two clips at a time on one thread each (both cores, off the cooperative pool).
+    static func transcribeAll(_ clips: [Reference.Clip], with t: WhisperTranscriber) async throws -> [String: String] {
         let texts = Mutex<[String: String]>([:])
         let failure = Mutex<String?>(nil)
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            // Both cores, off the cooperative pool: two clips at a time, one thread each.
             DispatchQueue.global().async {
                 DispatchQueue.concurrentPerform(iterations: 2) { part in
                     for (index, clip) in clips.enumerated() where index % 2 == part {
@@ -211,7 +207,16 @@ import Testing
             }
         }
         if let message = failure.withLock({ $0 }) { Issue.record(Comment(rawValue: message)) }
-        let mine = texts.withLock { $0 }
+        return texts.withLock { $0 }
+    }
+
+    @Test("Given 88 command recordings (4 voices, clean and 10 dB, babble, questions), when transcribed as faster-whisper does (30 s window, greedy), then ≥ 95 % equal its float32 transcripts and the word error rate is within 1 point of its")
+    func transcripts() async throws {
+        let (t, reference) = try Self.load()
+        let clips = Self.present(reference.clips)
+        #expect(clips.count >= 40)
+        #expect(Set(clips.map(\.voice)).count >= 3)
+        let mine = try await Self.transcribeAll(clips, with: t)
         var equal = 0, int8Equal = 0, myErrors = 0, theirErrors = 0, words = 0
         for clip in clips {
             let text = try #require(mine[clip.path])
@@ -230,6 +235,40 @@ import Testing
         print("whisper WER against the source texts: Hark \(String(format: "%.2f", myWER * 100)) %, faster-whisper float32 \(String(format: "%.2f", theirWER * 100)) %")
         #expect(rate >= 0.95)
         #expect(myWER <= theirWER + 0.01)
+    }
+
+    /// int8 transcripts are not reproducible even within faster-whisper (with MKL_NUM_THREADS=1 its
+    /// int8 tokens change on ~1 clip in 5, and its int8 equals its own float32 on ~70 % of these
+    /// clips: MKL's AVX2 int8 kernels saturate 16-bit pair sums), so Hark's int8 is held to what the
+    /// issue asks of a transcript's quality, against the float32 reference: its word error rate within
+    /// 1 point of faster-whisper float32's, and its transcripts equal to those as often as faster-whisper
+    /// int8's are (less 3 clips). faster-whisper int8's own error rate is printed beside it.
+    @Test("Given the 88 recordings, when transcribed with the int8 compute type, then the word error rate is within 1 point of faster-whisper float32's and the transcripts equal float32's about as often as faster-whisper int8's do")
+    func int8Transcripts() async throws {
+        let (_, reference) = try Self.load()
+        let t = try WhisperTranscriber(directory: WhisperTranscriberTests.modelDirectory, computeType: .int8)
+        #expect(t.model.computeType == .int8)
+        let clips = Self.present(reference.clips)
+        #expect(clips.count >= 40)
+        let mine = try await Self.transcribeAll(clips, with: t)
+        var equalFloat = 0, equalInt8 = 0, theirEqualFloat = 0, myErrors = 0, floatErrors = 0, int8Errors = 0, words = 0
+        for clip in clips {
+            let text = try #require(mine[clip.path])
+            if Self.normalised(text) == Self.normalised(clip.float32.text) { equalFloat += 1 }
+            if Self.normalised(text) == Self.normalised(clip.int8.text) { equalInt8 += 1 }
+            if Self.normalised(clip.int8.text) == Self.normalised(clip.float32.text) { theirEqualFloat += 1 }
+            let truth = Self.spokenNumbers(Self.normalised(clip.reference))
+            myErrors += Self.wordErrors(Self.spokenNumbers(Self.normalised(text)), truth)
+            floatErrors += Self.wordErrors(Self.spokenNumbers(Self.normalised(clip.float32.text)), truth)
+            int8Errors += Self.wordErrors(Self.spokenNumbers(Self.normalised(clip.int8.text)), truth)
+            words += truth.count
+        }
+        let myWER = Double(myErrors) / Double(words), floatWER = Double(floatErrors) / Double(words)
+        let percent = { (errors: Int) in String(format: "%.2f", Double(errors) / Double(words) * 100) }
+        print("whisper int8: Hark equals faster-whisper float32 on \(equalFloat)/\(clips.count), faster-whisper int8 on \(equalInt8)/\(clips.count); faster-whisper int8 equals its float32 on \(theirEqualFloat)/\(clips.count)")
+        print("whisper int8 WER against the source texts: Hark int8 \(percent(myErrors)) %, faster-whisper float32 \(percent(floatErrors)) %, faster-whisper int8 \(percent(int8Errors)) % (\(words) words)")
+        #expect(myWER <= floatWER + 0.01)
+        #expect(equalFloat >= theirEqualFloat - 3)
     }
 
     @Test("Given every third of the recordings, when the encoder sees only the audio present (or padded to 10 s), then CTranslate2's own unpadded result is matched where known, and the share of transcripts equal to the 30 s reference is measured")
