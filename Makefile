@@ -250,7 +250,7 @@ bench-commands: deps models build venv command-audio
 
 # Speech to text: hark-whisper against faster-whisper (int8, the DESIGN anchor, and float32) on the
 # same tiny.en model, each in a child process with 1 and 2 threads, ~38 command clips of 3-5 s
-# (bench/bench_whisper.py); ends with time_ratio_1t and time_ratio_2t (Hark / faster-whisper int8).
+# (bench/bench_whisper.py), Hark in int8 and float32; ends with time_ratio_1t and time_ratio_2t (Hark int8 / faster-whisper int8).
 # Stage-1 commands three ways over the command clips (clean, 10 dB, babble, the dev set's requests, the
 # project's out-of-scope questions): the first pass alone, Whisper constrained to the grammar alone,
 # and the combination harkd runs; accuracy and latency after end of speech (bench/second-pass).

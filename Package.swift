@@ -145,7 +145,7 @@ let package = Package(
         ]),
         .executableTarget(name: "hark-stage2", dependencies: ["HarkStage2", "HarkWhisper", "HarkLLM"], swiftSettings: kernelSettings),
         .executableTarget(name: "hark-whisper", dependencies: [
-            "HarkWhisper", "HarkAudio",
+            "HarkWhisper", "HarkAudio", "HarkKernels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -29,6 +29,16 @@ public struct Int8Matrix: Sendable {
     /// [panels][depth / 4][16][4].
     let packed: [Int8]
 
+    /// Whether the products run on VNNI instructions; otherwise on the portable integer loop, many
+    /// times slower than the float32 kernels (prefer float32 on such machines: ARM boards, AVX2-only x86).
+    public static var isAccelerated: Bool {
+        #if arch(x86_64) && HARK_X86_VNNI
+        true
+        #else
+        false
+        #endif
+    }
+
     var panels: Int { (outputs + 15) / 16 }
     var panelBytes: Int { depth * 16 }
 

@@ -3,6 +3,7 @@ import ArgumentParser
 import Glibc
 #endif
 import HarkAudio
+import HarkKernels
 import HarkWhisper
 import Logging
 
@@ -48,6 +49,9 @@ struct HarkWhisperCommand: ParsableCommand {
             transcriber = try WhisperTranscriber(directory: model, computeType: computeType)
         } catch {
             throw fail("hark-whisper: \(error)")
+        }
+        if computeType == .int8 && !Int8Matrix.isAccelerated {
+            printError("hark-whisper: warning: this build has no VNNI int8 kernels (an ARM or AVX2-only machine); int8 runs on a portable loop, far slower than float32")
         }
         let loaded = monotonicSeconds() - start
         if json { print("{\"load_s\": \(rounded(loaded))}") }
