@@ -11,26 +11,21 @@ import Foundation
 /// another machine). HARK_X86_FMA turns `addingProduct` into fused multiply-adds, which needs those
 /// features. On arm64, NEON and its fused multiply-add are baseline.
 #if arch(x86_64)
-func buildMachineHasAVX512() -> Bool {
+/// The build machine's CPU features (the first `flags` line of /proc/cpuinfo; none if unreadable).
+let buildMachineFlags: Set<String> = {
     guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let flags = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
-    let present = Set(flags.split(separator: " ").map(String.init))
-    return ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"].allSatisfy(present.contains)
-}
+          let flags = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
+    return Set(flags.split(separator: " ").map(String.init))
+}()
 let x86Level = switch Context.environment["HARK_CPU"] {
 case "x86-64-v3": "x86-64-v3"
 case "x86-64-v4": "x86-64-v4"
-default: buildMachineHasAVX512() ? "x86-64-v4" : "x86-64-v3"
+default: ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"].allSatisfy(buildMachineFlags.contains) ? "x86-64-v4" : "x86-64-v3"
 }
 /// AVX-512 VNNI (vpdpbusd: 64 byte products summed into 16 int32 lanes, Cascade Lake / Zen 4 and
 /// later) for the int8 matrix products, where x86-64-v4 is chosen and the build machine has it
 /// (HARK_VNNI=0 leaves it out).
-func buildMachineHasVNNI() -> Bool {
-    guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let flags = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
-    return flags.split(separator: " ").contains("avx512_vnni")
-}
-let vnni = x86Level == "x86-64-v4" && Context.environment["HARK_VNNI"] != "0" && buildMachineHasVNNI()
+let vnni = x86Level == "x86-64-v4" && Context.environment["HARK_VNNI"] != "0" && buildMachineFlags.contains("avx512_vnni")
 let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=\(x86Level)"] + (vnni ? ["-Xcc", "-mavx512vnni"] : [])), .define("HARK_X86_FMA")]
     + (x86Level == "x86-64-v4" ? [.define("HARK_X86_AVX512")] : [])
     + (vnni ? [.define("HARK_X86_VNNI")] : [])

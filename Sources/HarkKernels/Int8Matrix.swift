@@ -230,17 +230,12 @@ public struct Int8Matrix: Sendable {
         let t = UnsafeMutableRawPointer(tile)
         _mm512_storeu_si512(t, c0); _mm512_storeu_si512(t + 64, c1); _mm512_storeu_si512(t + 128, c2); _mm512_storeu_si512(t + 192, c3)
         #else
-        withUnsafeTemporaryAllocation(of: Int32.self, capacity: 4 * 32) { scratch in
-            for q in 0..<panels {
-                portableTile(a, depth: depth, rows: 1, panel: panel + q * depth * 16, panels: 1, into: scratch.baseAddress!)
-                for j in 0..<16 { tile[16 * q + j] = scratch[j] }
-            }
-        }
+        portableTile(a, depth: depth, rows: 1, panel: panel, panels: panels, into: tile)
         #endif
     }
 
-    /// `tile` in plain integer arithmetic: the reference the VNNI loop is tested against, and the
-    /// product on machines without it.
+    /// `tile` and `row` in plain integer arithmetic (tile[r · 32 + 16 · panel + j]; one row may take up
+    /// to four panels): the product on machines without VNNI.
     static func portableTile(_ a: UnsafePointer<UInt8>, depth: Int, rows: Int, panel: UnsafePointer<Int8>,
                              panels: Int, into tile: UnsafeMutablePointer<Int32>) {
         for r in 0..<rows {
@@ -293,6 +288,5 @@ public struct Int8Matrix: Sendable {
 }
 
 extension Int32 {
-
     @inline(__always) fileprivate func clamped(_ low: Int32, _ high: Int32) -> Int32 { Swift.min(Swift.max(self, low), high) }
 }

@@ -115,22 +115,24 @@ func blockedSgemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: 
 /// file holds it (each product reads half the bytes of float32 for the same values), or in int8 under
 /// the int8 compute type (a quarter).
 struct HalfLinear: Sendable {
-    let weight: HalfMatrix?
-    let int8: Int8Matrix?
+    let weights: Weights
     let bias: [Float]
     let outputs: Int
+
+    enum Weights: Sendable {
+        case float16(HalfMatrix)
+        case int8(Int8Matrix)
+    }
 
     init(_ model: CTranslate2Model, _ prefix: String, inputs: Int, outputs: Int,
          computeType: WhisperModel.ComputeType = .float32) throws(WhisperError) {
         switch computeType {
         case .float32:
-            weight = HalfMatrix(rows: outputs, columns: inputs, bits: try model.halves(prefix + "/weight", shape: [outputs, inputs]))
-            int8 = nil
+            weights = .float16(HalfMatrix(rows: outputs, columns: inputs, bits: try model.halves(prefix + "/weight", shape: [outputs, inputs])))
         case .int8:
-            weight = nil
-            int8 = try model.floats(prefix + "/weight", shape: [outputs, inputs]).withUnsafeBufferPointer {
+            weights = .int8(try model.floats(prefix + "/weight", shape: [outputs, inputs]).withUnsafeBufferPointer {
                 Int8Matrix(weights: $0.baseAddress!, outputs: outputs, inputs: inputs)
-            }
+            })
         }
         self.outputs = outputs
         bias = model.variables[prefix + "/bias"] == nil ? [Float](repeating: 0, count: outputs)
@@ -140,20 +142,20 @@ struct HalfLinear: Sendable {
     /// y = W·x + b, or y += W·x + b when `residual`; rows split over `threads`.
     func apply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, threads: Int, residual: Bool = false,
                 scratch: UnsafeMutablePointer<Float>) {
-        if let int8 {
-            int8.multiplyRow(x, bias: bias, into: y, threads: threads, accumulate: residual)
-            return
-        }
-        let weight = weight!
-        let out = residual ? scratch : y
-        parallel(threads: threads, count: outputs, align: 64) { rows in
-            weight.multiply(x, into: out, rowRange: rows)
-        }
-        bias.withUnsafeBufferPointer { b in
-            if residual {
-                for o in 0..<outputs { y[o] += scratch[o] + b[o] }
-            } else {
-                for o in 0..<outputs { y[o] += b[o] }
+        switch weights {
+        case .int8(let matrix):
+            matrix.multiplyRow(x, bias: bias, into: y, threads: threads, accumulate: residual)
+        case .float16(let weight):
+            let out = residual ? scratch : y
+            parallel(threads: threads, count: outputs, align: 64) { rows in
+                weight.multiply(x, into: out, rowRange: rows)
+            }
+            bias.withUnsafeBufferPointer { b in
+                if residual {
+                    for o in 0..<outputs { y[o] += scratch[o] + b[o] }
+                } else {
+                    for o in 0..<outputs { y[o] += b[o] }
+                }
             }
         }
     }

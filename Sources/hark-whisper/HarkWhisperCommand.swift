@@ -21,7 +21,7 @@ struct HarkWhisperCommand: ParsableCommand {
     @Option(help: "Threads for the matrix products.")
     var threads = 1
 
-    @Option(help: "The products over every audio position: 'float32', or 'int8' (CTranslate2's int8 compute type).")
+    @Option(help: "The dense layers: 'float32' (the decoder's from the file's float16), or 'int8' (CTranslate2's int8 compute type; fast only where built with AVX-512 VNNI).")
     var computeType: WhisperModel.ComputeType = .float32
 
     @Option(help: "Encoder input: 'present' (only the audio there), 'full' (padded to 30 s, as faster-whisper), or seconds to pad to.")

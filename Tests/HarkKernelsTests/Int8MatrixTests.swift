@@ -1,4 +1,4 @@
-import HarkKernels
+@testable import HarkKernels
 import HarkTestSupport
 import Testing
 
@@ -116,5 +116,33 @@ import Testing
         #expect(Array(c[0..<outputs]) == bias)
         #expect(c[outputs + 3] == 3)
         #expect(c[outputs + 5] == 5 + 8)
+    }
+
+    @Test("Given the portable integer loop (machines without VNNI), when it sums the same tiles as the products use, then its int32 sums are theirs")
+    func portableLoopAgrees() {
+        let inputs = 70, outputs = 64, rows = 4
+        var random = SplitMix64(seed: 11)
+        let w = (0..<(outputs * inputs)).map { _ in random.nextFloat() }
+        let x = (0..<(rows * inputs)).map { _ in 3 * random.nextFloat() }
+        let matrix = w.withUnsafeBufferPointer { Int8Matrix(weights: $0.baseAddress!, outputs: outputs, inputs: inputs) }
+        var bytes = [UInt8](repeating: 0, count: rows * matrix.depth), scales = [Float](repeating: 0, count: rows)
+        matrix.quantize(x, ldx: inputs, rows: rows, into: &bytes, scales: &scales)
+        var fast = [Int32](repeating: 0, count: 128), portable = [Int32](repeating: 0, count: 128)
+        matrix.packed.withUnsafeBufferPointer { packed in
+            let panel = packed.baseAddress!
+            for n in 1...4 {
+                for panels in 1...2 {
+                    Int8Matrix.tile(bytes, depth: matrix.depth, rows: n, panel: panel, panels: panels, into: &fast)
+                    Int8Matrix.portableTile(bytes, depth: matrix.depth, rows: n, panel: panel, panels: panels, into: &portable)
+                    let used = (0..<n).flatMap { r in (0..<(16 * panels)).map { r * 32 + $0 } }
+                    #expect(used.map { fast[$0] } == used.map { portable[$0] }, "tile of \(n) rows, \(panels) panels")
+                }
+            }
+            for panels in 1...4 {
+                Int8Matrix.row(bytes, depth: matrix.depth, panel: panel, panels: panels, into: &fast)
+                Int8Matrix.portableTile(bytes, depth: matrix.depth, rows: 1, panel: panel, panels: panels, into: &portable)
+                #expect(Array(fast[0..<(16 * panels)]) == Array(portable[0..<(16 * panels)]), "row against \(panels) panels")
+            }
+        }
     }
 }
