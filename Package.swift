@@ -62,8 +62,8 @@ let package = Package(
         .systemLibrary(name: "CLinuxIO"),
 
         // Kernels: plain synchronous numeric functions (reference + fast), no dependencies.
-        .systemLibrary(name: "CPrefetch"),
-        .target(name: "HarkKernels", dependencies: ["CPrefetch"], swiftSettings: kernelSettings),
+        .systemLibrary(name: "CIntrinsics"),
+        .target(name: "HarkKernels", dependencies: ["CIntrinsics"], swiftSettings: kernelSettings),
 
         // Features.
         .target(name: "HarkAudio", dependencies: [

@@ -3,7 +3,7 @@
 // weights (tiny.en's output projection alone is 51 864 × 384): half the bytes of float32, and the
 // same values, since the file holds them in float16.
 
-import CPrefetch
+import CIntrinsics
 #if arch(x86_64) && HARK_X86_FMA
 import _Builtin_intrinsics.intel
 #endif

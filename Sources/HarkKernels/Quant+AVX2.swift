@@ -5,11 +5,14 @@
 // per block, 8 int32 lane sums → float, fused into 8 float accumulators, summed at the end; the lane
 // integers and the float operations are the same by construction, so each row's result should be the
 // float ggml's x86 vec_dot gives (llama.cpp's path for the types it does not repack into interleaved
-// rows); no test compares with ggml itself yet (tests hold these to Quant+Reference.swift).
+// rows); no test compares with ggml itself yet (tests hold these to Quant+Reference.swift). Q4_0 is
+// the exception: it keeps the scalar reference's per-block arithmetic (see Q4_0 below), so that its
+// prompt products can take the packed panels of Quant+Panels.swift and still give every row the
+// single-row float.
 
 #if arch(x86_64) && HARK_X86_FMA
 import _Builtin_intrinsics.intel
-import CPrefetch
+import CIntrinsics
 
 /// One type's dot product as ggml's AVX2 loop: an accumulator, a step over one block (x's `xBytes`
 /// and y's `yBytes`), a final reduction. `dot4` runs four weight rows against the same
@@ -177,21 +180,120 @@ enum AVX2 {
         @inline(__always) static func finish(_ acc: __m256) -> Float { hsum(acc) }
     }
 
-    enum Q4_0: Kernel {
+    /// Q4_0 in the scalar reference's arithmetic (ggml's dot of q4_0 with q8_0): each block's integer
+    /// sum Σ (q − 8)·y exact, then sum += (Float(sum) · x.d) · y.d in block order, so every kernel here
+    /// (one row, four rows against one, two or four activation rows, and the prompt panels of
+    /// Quant+Panels.swift) gives the reference's float bit for bit, and a row's result never depends
+    /// on how many rows it was computed with. (This is also the arithmetic of ggml's repacked q4_0
+    /// kernels, llama.cpp's x86 path for Q4_0: integer block sums, one float step per block.)
+    ///
+    /// Per block and row the integers are 8 lane sums (vpmaddubsw + vpmaddwd, or one vpdpbusd with
+    /// VNNI) of unsigned nibbles times y, started from or less the lanes of 8·y (computed once per
+    /// activation block however many rows share it); four rows' lanes are then added across into
+    /// one 4-lane vector (vphaddd), converted, and scaled once for the four.
+    enum Q4_0 {
         static let xBytes = 18, yBytes = 34
-        static var zero: __m256 { _mm256_setzero_ps() }
-        @inline(__always) static func step(_ acc: inout __m256, _ bx: UnsafeRawPointer, _ by: UnsafeRawPointer) {
-            // Σ (q − 8)·y per lane as Σ q·y − Σ 8·y: the same integers as ggml's signed product, with
-            // unsigned nibbles straight into vpmaddubsw, and the 8·y sums computed once per activation
-            // block however many weight rows share it (dot4).
-            let d = _mm256_mul_ps(halves(bx, 0), halves(by, 0))
-            let qy = load256(by + 2)
-            let ones = _mm256_set1_epi16(1)
-            let qy8 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), qy), ones)
-            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(nibbles(bx + 2), qy), ones)
-            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(p, qy8)), acc)
+
+        /// −8·y summed in 8 lanes of 4 (the lanes the nibble products are summed in).
+        @inline(__always) static func offset(_ qy: __m256i) -> __m256i {
+            #if HARK_X86_VNNI
+            _mm256_sub_epi32(_mm256_setzero_si256(), hark_dpbusd256(_mm256_setzero_si256(), _mm256_set1_epi8(8), qy))
+            #else
+            _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), qy), _mm256_set1_epi16(1)))
+            #endif
         }
-        @inline(__always) static func finish(_ acc: __m256) -> Float { hsum(acc) }
+
+        /// 8 int32 lanes summing to Σ (q − 8)·y for the block at `bx` and activations `qy`.
+        @inline(__always) static func lanes(_ bx: UnsafeRawPointer, _ qy: __m256i, _ offset: __m256i) -> __m256i {
+            #if HARK_X86_VNNI
+            hark_dpbusd256(offset, nibbles(bx + 2), qy)
+            #else
+            _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(nibbles(bx + 2), qy), _mm256_set1_epi16(1)), offset)
+            #endif
+        }
+
+        /// The four rows' block sums from their lanes.
+        @inline(__always) static func totals(_ p0: __m256i, _ p1: __m256i, _ p2: __m256i, _ p3: __m256i) -> __m128i {
+            let h = _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3))
+            return _mm_add_epi32(h.lowHalf, h.highHalf)
+        }
+
+        /// The scales of four rows' blocks, `rowBytes` apart.
+        @inline(__always) static func scales4(_ bx: UnsafeRawPointer, _ rowBytes: Int) -> __m128 {
+            @inline(__always) func h(_ r: Int) -> Int16 { bx.loadUnaligned(fromByteOffset: r * rowBytes, as: Int16.self) }
+            return _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, h(3), h(2), h(1), h(0)))
+        }
+
+        /// acc + (Float(totals) · dx) · dy, lane by lane (two roundings, as the reference).
+        @inline(__always) static func add(_ acc: __m128, _ totals: __m128i, _ dx: __m128, _ by: UnsafeRawPointer) -> __m128 {
+            let dy = _mm_cvtph_ps(_mm_set1_epi16(by.loadUnaligned(as: Int16.self)))
+            return _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(_mm_cvtepi32_ps(totals), dx), dy))
+        }
+
+        @inline(__always) static func dot(_ x: UnsafeRawPointer, _ y: UnsafeRawPointer, _ nb: Int) -> Float {
+            var sum: Float = 0
+            for i in 0..<nb {
+                let bx = x + xBytes * i, by = y + yBytes * i
+                let qy = load256(by + 2)
+                let p = lanes(bx, qy, offset(qy))
+                let s = unsafeBitCast(_mm_add_epi32(p.lowHalf, p.highHalf), to: SIMD4<Int32>.self).wrappedSum()
+                sum += Float(s) * bx.half(0) * by.half(0)
+            }
+            return sum
+        }
+
+        /// Block `i`'s share of the four-row group at `ahead` (Kernel.prefetchGroup's).
+        @inline(__always) static func prefetchGroup(_ ahead: UnsafeRawPointer, _ i: Int) {
+            let p = ahead + 4 * xBytes * i
+            var o = 0
+            while o < 4 * xBytes { hark_prefetch(p + o); o += 64 }
+        }
+
+        /// One block of four rows (at `bx`, scales `dx`) against the activation block at `by`.
+        @inline(__always) static func step4(_ acc: inout __m128, _ bx: UnsafeRawPointer, _ rowBytes: Int, _ dx: __m128, _ by: UnsafeRawPointer) {
+            let qy = load256(by + 2), o = offset(qy)
+            let t = totals(lanes(bx, qy, o), lanes(bx + rowBytes, qy, o), lanes(bx + 2 * rowBytes, qy, o), lanes(bx + 3 * rowBytes, qy, o))
+            acc = add(acc, t, dx, by)
+        }
+
+        @inline(__always) static func dot4(_ x: UnsafeRawPointer, _ rowBytes: Int, _ y: UnsafeRawPointer, _ nb: Int) -> SIMD4<Float> {
+            var acc = _mm_setzero_ps()
+            let ahead = x + 8 * rowBytes
+            for i in 0..<nb {
+                let bx = x + xBytes * i
+                prefetchGroup(ahead, i)
+                step4(&acc, bx, rowBytes, scales4(bx, rowBytes), y + yBytes * i)
+            }
+            return unsafeBitCast(acc, to: SIMD4<Float>.self)
+        }
+
+        @inline(__always) static func dot4x2(_ x: UnsafeRawPointer, _ rowBytes: Int, _ y0: UnsafeRawPointer, _ y1: UnsafeRawPointer,
+                                             _ nb: Int) -> (SIMD4<Float>, SIMD4<Float>) {
+            var a0 = _mm_setzero_ps(), a1 = _mm_setzero_ps()
+            let ahead = x + 8 * rowBytes
+            for i in 0..<nb {
+                let bx = x + xBytes * i
+                prefetchGroup(ahead, i)
+                let dx = scales4(bx, rowBytes)
+                step4(&a0, bx, rowBytes, dx, y0 + yBytes * i); step4(&a1, bx, rowBytes, dx, y1 + yBytes * i)
+            }
+            return (unsafeBitCast(a0, to: SIMD4<Float>.self), unsafeBitCast(a1, to: SIMD4<Float>.self))
+        }
+
+        @inline(__always) static func dot4x4(_ x: UnsafeRawPointer, _ rowBytes: Int, _ y: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer),
+                                             _ nb: Int) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
+            var a0 = _mm_setzero_ps(), a1 = _mm_setzero_ps(), a2 = _mm_setzero_ps(), a3 = _mm_setzero_ps()
+            let ahead = x + 8 * rowBytes
+            for i in 0..<nb {
+                let bx = x + xBytes * i
+                prefetchGroup(ahead, i)
+                let dx = scales4(bx, rowBytes)
+                step4(&a0, bx, rowBytes, dx, y.0 + yBytes * i); step4(&a1, bx, rowBytes, dx, y.1 + yBytes * i)
+                step4(&a2, bx, rowBytes, dx, y.2 + yBytes * i); step4(&a3, bx, rowBytes, dx, y.3 + yBytes * i)
+            }
+            return (unsafeBitCast(a0, to: SIMD4<Float>.self), unsafeBitCast(a1, to: SIMD4<Float>.self),
+                    unsafeBitCast(a2, to: SIMD4<Float>.self), unsafeBitCast(a3, to: SIMD4<Float>.self))
+        }
     }
 
     enum Q4_1: Kernel {

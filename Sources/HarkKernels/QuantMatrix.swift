@@ -41,6 +41,9 @@ public struct QuantMatrix: @unchecked Sendable {
         precondition(x.format == type.activationFormat && x.columns == columns,
                      "QuantMatrix.multiply: \(type) weights of \(columns) columns need \(type.activationFormat) activations of \(columns), not \(x.format) of \(x.columns)")
         let n = x.count, rows = rows, type = type, k = columns
+        #if arch(x86_64) && HARK_X86_VNNI
+        if type == .q4_0 && n >= Q4_0Panels.minimumRows { return Q4_0Panels.multiply(self, x, into: y, pool: pool) }
+        #endif
         // Chunks of 16 rows, so threads' output ranges do not share a cache line of y when n == 1.
         pool.forEachRange(rows, granularity: 16) { range in
             var i = range.lowerBound
@@ -86,6 +89,10 @@ public final class QuantActivations {
     /// Rows filled by the last `quantize`.
     public private(set) var count = 0
     private let storage: UnsafeMutableRawPointer
+    /// Per row and block of Q8_0 activations: (Σ q as Int32, d as Float), for the prompt panels
+    /// (Quant+Panels.swift); computed on first use after each `quantize`.
+    private var totals: UnsafeMutableRawPointer?
+    private var totalsValid = false
 
     public init(format: ActivationFormat, columns: Int, capacity: Int = 1) {
         precondition(capacity >= 1, "QuantActivations: capacity \(capacity)")
@@ -101,13 +108,17 @@ public final class QuantActivations {
         self.init(format: type.activationFormat, columns: columns, capacity: capacity)
     }
 
-    deinit { storage.deallocate() }
+    deinit {
+        storage.deallocate()
+        totals?.deallocate()
+    }
 
     /// Quantizes X[n × columns] (row-major floats) into rows 0..<n.
     public func quantize(_ x: UnsafePointer<Float>, rows n: Int = 1) {
         precondition(n >= 1 && n <= capacity, "QuantActivations.quantize: \(n) rows, capacity \(capacity)")
         for j in 0..<n { Quant.quantizeActivations(format, x + j * columns, count: columns, into: storage + j * rowBytes) }
         count = n
+        totalsValid = false
     }
 
     /// As `quantize`, with the scalar reference (for tests and the reference product).
@@ -115,6 +126,27 @@ public final class QuantActivations {
         precondition(n >= 1 && n <= capacity, "QuantActivations.quantize: \(n) rows, capacity \(capacity)")
         for j in 0..<n { Quant.referenceQuantizeActivations(format, x + j * columns, count: columns, into: storage + j * rowBytes) }
         count = n
+        totalsValid = false
+    }
+
+    /// Q8_0 rows' block totals: for row j and block b, the Int32 Σ q at byte 8 · (j · blocks + b) and
+    /// the Float d 4 bytes after it.
+    func blockTotals() -> UnsafeRawPointer {
+        precondition(format == .q8_0, "QuantActivations.blockTotals: \(format)")
+        let nb = columns / 32
+        let t = totals ?? .allocate(byteCount: max(1, capacity * nb * 8), alignment: 64)
+        totals = t
+        if !totalsValid {
+            for j in 0..<count {
+                for b in 0..<nb {
+                    let block = UnsafeRawPointer(storage + j * rowBytes + 34 * b)
+                    t.storeBytes(of: Quant.sumQ8(block + 2), toByteOffset: 8 * (j * nb + b), as: Int32.self)
+                    t.storeBytes(of: block.half(0), toByteOffset: 8 * (j * nb + b) + 4, as: Float.self)
+                }
+            }
+            totalsValid = true
+        }
+        return UnsafeRawPointer(t)
     }
 
     @inline(__always) public func row(_ j: Int) -> UnsafeRawPointer { UnsafeRawPointer(storage + j * rowBytes) }

@@ -53,6 +53,40 @@ struct QuantMatrixTests {
         }
     }
 
+    @Test("Given Q4_0 weights at panel-sized and odd shapes, when multiplied on 1 and 2 threads, then every output is the scalar reference's float bit for bit")
+    func q4_0EqualsReference() {
+        // From 4 activation rows Q4_0 products take the packed panels where the build has VNNI, else
+        // the four-row dot kernels; both keep the reference's per-block arithmetic.
+        let pools = [1, 2].map { KernelThreadPool(threadCount: $0) }
+        for (rows, k, n) in [(1, 32, 1), (15, 96, 4), (16, 64, 5), (17, 576, 9), (33, 96, 3), (48, 160, 17), (100, 576, 6), (7, 32, 8)] {
+            let (w, x) = Self.operands(.q4_0, rows: rows, k: k, n: n, seed: UInt64(rows * 1000 + k + n))
+            let reference = Self.product(.q4_0, w, x, rows: rows, k: k, n: n, pool: nil)
+            for pool in pools {
+                let fast = Self.product(.q4_0, w, x, rows: rows, k: k, n: n, pool: pool)
+                #expect(fast.map(\.bitPattern) == reference.map(\.bitPattern), "Q4_0 \(rows)×\(k), n \(n), \(pool.threadCount) threads")
+            }
+        }
+    }
+
+    @Test("Given activations quantized again into the same buffer, when a Q4_0 prompt product runs, then it uses the new rows' block sums")
+    func requantizedActivations() {
+        let rows = 20, k = 128, n = 6
+        let (w, x1) = Self.operands(.q4_0, rows: rows, k: k, n: n, seed: 11)
+        let x2 = x1.map { -2 * $0 + 0.25 }
+        let pool = KernelThreadPool(threadCount: 2)
+        w.withUnsafeBytes { wb in
+            let m = QuantMatrix(type: .q4_0, rows: rows, columns: k, base: wb.baseAddress!)
+            let a = QuantActivations(for: .q4_0, columns: k, capacity: n)
+            var y = [Float](repeating: .nan, count: n * rows), expected = y
+            for x in [x1, x2] {
+                x.withUnsafeBufferPointer { a.quantize($0.baseAddress!, rows: n) }
+                y.withUnsafeMutableBufferPointer { m.multiply(a, into: $0.baseAddress!, pool: pool) }
+                expected.withUnsafeMutableBufferPointer { m.referenceMultiply(a, into: $0.baseAddress!) }
+                #expect(y.map(\.bitPattern) == expected.map(\.bitPattern))
+            }
+        }
+    }
+
     @Test("Given a pool, when run many times in a row, then every chunk runs exactly once per operation")
     func manyOperations() {
         for (threads, spin) in [(3, 200_000), (2, 0), (4, 50)] {  // spin 0: workers sleep between operations
