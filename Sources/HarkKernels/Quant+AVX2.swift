@@ -42,12 +42,7 @@ extension Kernel {
         return finish(a)
     }
 
-    /// Block `i`'s share of the four-row group at `ahead` (8 rows past the current group's first).
-    @inline(__always) static func prefetchGroup(_ ahead: UnsafeRawPointer, _ i: Int) {
-        let p = ahead + 4 * xBytes * i
-        var o = 0
-        while o < 4 * xBytes { hark_prefetch(p + o); o += 64 }
-    }
+    @inline(__always) static func prefetchGroup(_ ahead: UnsafeRawPointer, _ i: Int) { AVX2.prefetchGroup(ahead, i, xBytes) }
 
     @inline(__always) static func dot4(_ x: UnsafeRawPointer, _ rowBytes: Int, _ y: UnsafeRawPointer, _ nb: Int) -> SIMD4<Float> {
         var a0 = zero, a1 = zero, a2 = zero, a3 = zero
@@ -103,7 +98,67 @@ extension Kernel {
     }
 }
 
+/// A type whose kernels take one float step per block from the block's exact integer sums (Q4_0,
+/// Q4_K): four rows' blocks against one activation block (`step4`, `scales4` read once for as many
+/// activation rows as share them); the four-row products are built from those.
+protocol BlockKernel {
+    associatedtype Scales
+    static var xBytes: Int { get }
+    static var yBytes: Int { get }
+    static func scales4(_ bx: UnsafeRawPointer, _ rowBytes: Int) -> Scales
+    static func step4(_ acc: inout __m128, _ bx: UnsafeRawPointer, _ rowBytes: Int, _ scales: Scales, _ by: UnsafeRawPointer)
+}
+
+extension BlockKernel {
+    @inline(__always) static func dot4(_ x: UnsafeRawPointer, _ rowBytes: Int, _ y: UnsafeRawPointer, _ nb: Int) -> SIMD4<Float> {
+        var acc = _mm_setzero_ps()
+        let ahead = x + 8 * rowBytes
+        for i in 0..<nb {
+            let bx = x + xBytes * i
+            AVX2.prefetchGroup(ahead, i, xBytes)
+            step4(&acc, bx, rowBytes, scales4(bx, rowBytes), y + yBytes * i)
+        }
+        return unsafeBitCast(acc, to: SIMD4<Float>.self)
+    }
+
+    @inline(__always) static func dot4x2(_ x: UnsafeRawPointer, _ rowBytes: Int, _ y0: UnsafeRawPointer, _ y1: UnsafeRawPointer,
+                                         _ nb: Int) -> (SIMD4<Float>, SIMD4<Float>) {
+        var a0 = _mm_setzero_ps(), a1 = _mm_setzero_ps()
+        let ahead = x + 8 * rowBytes
+        for i in 0..<nb {
+            let bx = x + xBytes * i
+            AVX2.prefetchGroup(ahead, i, xBytes)
+            let scales = scales4(bx, rowBytes)
+            step4(&a0, bx, rowBytes, scales, y0 + yBytes * i); step4(&a1, bx, rowBytes, scales, y1 + yBytes * i)
+        }
+        return (unsafeBitCast(a0, to: SIMD4<Float>.self), unsafeBitCast(a1, to: SIMD4<Float>.self))
+    }
+
+    @inline(__always) static func dot4x4(_ x: UnsafeRawPointer, _ rowBytes: Int, _ y: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer),
+                                         _ nb: Int) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
+        var a0 = _mm_setzero_ps(), a1 = _mm_setzero_ps(), a2 = _mm_setzero_ps(), a3 = _mm_setzero_ps()
+        let ahead = x + 8 * rowBytes
+        for i in 0..<nb {
+            let bx = x + xBytes * i
+            AVX2.prefetchGroup(ahead, i, xBytes)
+            let scales = scales4(bx, rowBytes)
+            step4(&a0, bx, rowBytes, scales, y.0 + yBytes * i); step4(&a1, bx, rowBytes, scales, y.1 + yBytes * i)
+            step4(&a2, bx, rowBytes, scales, y.2 + yBytes * i); step4(&a3, bx, rowBytes, scales, y.3 + yBytes * i)
+        }
+        return (unsafeBitCast(a0, to: SIMD4<Float>.self), unsafeBitCast(a1, to: SIMD4<Float>.self),
+                unsafeBitCast(a2, to: SIMD4<Float>.self), unsafeBitCast(a3, to: SIMD4<Float>.self))
+    }
+}
+
 enum AVX2 {
+    /// Block `i`'s share (blocks of `xBytes`) of the four-row group at `ahead` (8 rows past the current
+    /// group's first): one prefetch a 64-byte line.
+    @inline(__always) static func prefetchGroup(_ ahead: UnsafeRawPointer, _ i: Int, _ xBytes: Int) {
+        let p = ahead + 4 * xBytes * i
+        var o = 0
+        while o < 4 * xBytes { hark_prefetch(p + o); o += 64 }
+    }
+
     /// The float16 at `p + offset` as a float in all 8 lanes: vpbroadcastw + vcvtph2ps. (The scalar
     /// `Float(Float16(bitPattern:))` loads with vpinsrw into whatever register LLVM picks, often the
     /// accumulator, which chains each block's scale to the previous block's sum: Q6_K dot products
@@ -191,7 +246,7 @@ enum AVX2 {
     /// VNNI) of unsigned nibbles times y, started from or less the lanes of 8·y (computed once per
     /// activation block however many rows share it); four rows' lanes are then added across into
     /// one 4-lane vector (vphaddd), converted, and scaled once for the four.
-    enum Q4_0 {
+    enum Q4_0: BlockKernel {
         static let xBytes = 18, yBytes = 34
 
         /// −8·y summed in 8 lanes of 4 (the lanes the nibble products are summed in).
@@ -242,57 +297,11 @@ enum AVX2 {
             return sum
         }
 
-        /// Block `i`'s share of the four-row group at `ahead` (Kernel.prefetchGroup's).
-        @inline(__always) static func prefetchGroup(_ ahead: UnsafeRawPointer, _ i: Int) {
-            let p = ahead + 4 * xBytes * i
-            var o = 0
-            while o < 4 * xBytes { hark_prefetch(p + o); o += 64 }
-        }
-
         /// One block of four rows (at `bx`, scales `dx`) against the activation block at `by`.
         @inline(__always) static func step4(_ acc: inout __m128, _ bx: UnsafeRawPointer, _ rowBytes: Int, _ dx: __m128, _ by: UnsafeRawPointer) {
             let qy = load256(by + 2), o = offset(qy)
             let t = totals(lanes(bx, qy, o), lanes(bx + rowBytes, qy, o), lanes(bx + 2 * rowBytes, qy, o), lanes(bx + 3 * rowBytes, qy, o))
             acc = add(acc, t, dx, by)
-        }
-
-        @inline(__always) static func dot4(_ x: UnsafeRawPointer, _ rowBytes: Int, _ y: UnsafeRawPointer, _ nb: Int) -> SIMD4<Float> {
-            var acc = _mm_setzero_ps()
-            let ahead = x + 8 * rowBytes
-            for i in 0..<nb {
-                let bx = x + xBytes * i
-                prefetchGroup(ahead, i)
-                step4(&acc, bx, rowBytes, scales4(bx, rowBytes), y + yBytes * i)
-            }
-            return unsafeBitCast(acc, to: SIMD4<Float>.self)
-        }
-
-        @inline(__always) static func dot4x2(_ x: UnsafeRawPointer, _ rowBytes: Int, _ y0: UnsafeRawPointer, _ y1: UnsafeRawPointer,
-                                             _ nb: Int) -> (SIMD4<Float>, SIMD4<Float>) {
-            var a0 = _mm_setzero_ps(), a1 = _mm_setzero_ps()
-            let ahead = x + 8 * rowBytes
-            for i in 0..<nb {
-                let bx = x + xBytes * i
-                prefetchGroup(ahead, i)
-                let dx = scales4(bx, rowBytes)
-                step4(&a0, bx, rowBytes, dx, y0 + yBytes * i); step4(&a1, bx, rowBytes, dx, y1 + yBytes * i)
-            }
-            return (unsafeBitCast(a0, to: SIMD4<Float>.self), unsafeBitCast(a1, to: SIMD4<Float>.self))
-        }
-
-        @inline(__always) static func dot4x4(_ x: UnsafeRawPointer, _ rowBytes: Int, _ y: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer),
-                                             _ nb: Int) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
-            var a0 = _mm_setzero_ps(), a1 = _mm_setzero_ps(), a2 = _mm_setzero_ps(), a3 = _mm_setzero_ps()
-            let ahead = x + 8 * rowBytes
-            for i in 0..<nb {
-                let bx = x + xBytes * i
-                prefetchGroup(ahead, i)
-                let dx = scales4(bx, rowBytes)
-                step4(&a0, bx, rowBytes, dx, y.0 + yBytes * i); step4(&a1, bx, rowBytes, dx, y.1 + yBytes * i)
-                step4(&a2, bx, rowBytes, dx, y.2 + yBytes * i); step4(&a3, bx, rowBytes, dx, y.3 + yBytes * i)
-            }
-            return (unsafeBitCast(a0, to: SIMD4<Float>.self), unsafeBitCast(a1, to: SIMD4<Float>.self),
-                    unsafeBitCast(a2, to: SIMD4<Float>.self), unsafeBitCast(a3, to: SIMD4<Float>.self))
         }
     }
 
@@ -310,19 +319,22 @@ enum AVX2 {
         @inline(__always) static func finish(_ a: AccumulatorAndSum) -> Float { hsum(a.acc) + a.sum }
     }
 
-    enum Q4_K: Kernel {
+    /// Q4_K with one float step per block: the block's integers exact (Σ over its 8 sub-blocks of
+    /// scale · Σ q·y, and Σ min · Σ y from y's sums; ggml's AVX2 integer core), then
+    /// sum += (x.d·y.d) · Float(Σ scale·q·y) − (x.dmin·y.d) · Float(Σ min·y) in block order. Every
+    /// kernel here and the prompt panels of Quant+Panels.swift compute that, so a row's float never
+    /// depends on how many rows it was computed with; it differs from the scalar reference (ggml's 8
+    /// float lanes per block) by roundings only.
+    enum Q4_K: BlockKernel {
         static let xBytes = 144, yBytes = 292
-        static var zero: AccumulatorAndMins { AccumulatorAndMins(acc: _mm256_setzero_ps(), mins: _mm_setzero_ps()) }
-        @inline(__always) static func step(_ a: inout AccumulatorAndMins, _ bx: UnsafeRawPointer, _ by: UnsafeRawPointer) {
+
+        /// 8 int32 lanes summing to Σ scale·q·y and 4 summing to Σ min·y, for the block pair.
+        @inline(__always) static func integers(_ bx: UnsafeRawPointer, _ by: UnsafeRawPointer) -> (__m256i, __m128i) {
             let m4 = _mm256_set1_epi8(0xF)
-            // (y.d · x.d, y.d · x.dmin): ggml's d and −dmin.
-            let scales2 = _mm_mul_ps(_mm_set1_ps(by.loadUnaligned(as: Float.self)), halfPair(bx, 0))
-            let d = _mm256_broadcastss_ps(scales2), dmin = negate(_mm_broadcastss_ps(_mm_movehdup_ps(scales2)))
             let mins_and_scales = _mm256_cvtepu8_epi16(scalesAndMins(bx + 4))
             let q8sums = load256(by + 260)
             let q8s = _mm_hadd_epi16(q8sums.lowHalf, q8sums.highHalf)
-            let prod = _mm_madd_epi16(mins_and_scales.highHalf, q8s)
-            a.mins = _mm_fmadd_ps(dmin, _mm_cvtepi32_ps(prod), a.mins)
+            let mins = _mm_madd_epi16(mins_and_scales.highHalf, q8s)
             let sc128 = mins_and_scales.lowHalf
             let scales = _mm256_set_m128i(sc128, sc128)
             var sumi = _mm256_setzero_si256()
@@ -335,12 +347,40 @@ enum AVX2 {
                 let p16h = _mm256_madd_epi16(scaleH, _mm256_maddubs_epi16(q4h, load256(by + 36 + 64 * j)))
                 sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p16l, p16h))
             }
-            a.acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), a.acc)
+            return (sumi, mins)
         }
-        @inline(__always) static func finish(_ a: AccumulatorAndMins) -> Float {
-            var m = _mm_add_ps(a.mins, _mm_movehl_ps(a.mins, a.mins))
-            m = _mm_add_ss(m, _mm_movehdup_ps(m))
-            return hsum(a.acc) + _mm_cvtss_f32(m)
+
+        @inline(__always) static func dot(_ x: UnsafeRawPointer, _ y: UnsafeRawPointer, _ nb: Int) -> Float {
+            var sum: Float = 0
+            for i in 0..<nb {
+                let bx = x + xBytes * i, by = y + yBytes * i
+                let (p, m) = integers(bx, by)
+                let s = unsafeBitCast(_mm_add_epi32(p.lowHalf, p.highHalf), to: SIMD4<Int32>.self).wrappedSum()
+                let mins = unsafeBitCast(m, to: SIMD4<Int32>.self).wrappedSum()
+                let dy = by.loadUnaligned(as: Float.self)
+                sum = sum + ((bx.half(0) * dy) * Float(s) - (bx.half(2) * dy) * Float(mins))
+            }
+            return sum
+        }
+
+        /// One block of four rows (at `bx`; `scales` their d and dmin) against the activation block at `by`.
+        @inline(__always) static func step4(_ acc: inout __m128, _ bx: UnsafeRawPointer, _ rowBytes: Int, _ scales: (__m128, __m128),
+                                            _ by: UnsafeRawPointer) {
+            let (d, dmin) = scales
+            let (p0, m0) = integers(bx, by), (p1, m1) = integers(bx + rowBytes, by)
+            let (p2, m2) = integers(bx + 2 * rowBytes, by), (p3, m3) = integers(bx + 3 * rowBytes, by)
+            let s = Q4_0.totals(p0, p1, p2, p3)
+            let mins = _mm_hadd_epi32(_mm_hadd_epi32(m0, m1), _mm_hadd_epi32(m2, m3))
+            let dy = _mm_set1_ps(by.loadUnaligned(as: Float.self))
+            acc = _mm_add_ps(acc, _mm_sub_ps(_mm_mul_ps(_mm_mul_ps(d, dy), _mm_cvtepi32_ps(s)),
+                                             _mm_mul_ps(_mm_mul_ps(dmin, dy), _mm_cvtepi32_ps(mins))))
+        }
+
+        /// The d and dmin of four rows' blocks, `rowBytes` apart.
+        @inline(__always) static func scales4(_ bx: UnsafeRawPointer, _ rowBytes: Int) -> (__m128, __m128) {
+            @inline(__always) func h(_ r: Int, _ o: Int) -> Int16 { bx.loadUnaligned(fromByteOffset: r * rowBytes + o, as: Int16.self) }
+            return (_mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, h(3, 0), h(2, 0), h(1, 0), h(0, 0))),
+                    _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, h(3, 2), h(2, 2), h(1, 2), h(0, 2))))
         }
     }
 

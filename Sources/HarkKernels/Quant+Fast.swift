@@ -55,7 +55,7 @@ extension Quant {
     }
 
     /// `dotRows` for 4 weight rows against four activation rows (out[a][r] = out.a[r]), where a
-    /// kernel for it exists (Q4_0, Q4_1, Q8_0 on x86-64); false, and nothing written, where not.
+    /// kernel for it exists (Q4_0, Q4_1, Q8_0, Q4_K on x86-64); false, and nothing written, where not.
     @inline(__always)
     static func dotRows4x4(_ type: QuantType, _ weights: UnsafeRawPointer, rowBytes: Int,
                            _ a: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer), count k: Int,
@@ -66,6 +66,7 @@ extension Quant {
         case .q8_0: r = AVX2.Q8_0.dot4x4(weights, rowBytes, a, k / 32)
         case .q4_0: r = AVX2.Q4_0.dot4x4(weights, rowBytes, a, k / 32)
         case .q4_1: r = AVX2.Q4_1.dot4x4(weights, rowBytes, a, k / 32)
+        case .q4_K: r = AVX2.Q4_K.dot4x4(weights, rowBytes, a, k / 256)
         default: return false
         }
         for i in 0..<4 { out.0[i] = r.0[i]; out.1[i] = r.1[i]; out.2[i] = r.2[i]; out.3[i] = r.3[i] }

@@ -42,7 +42,7 @@ public struct QuantMatrix: @unchecked Sendable {
                      "QuantMatrix.multiply: \(type) weights of \(columns) columns need \(type.activationFormat) activations of \(columns), not \(x.format) of \(x.columns)")
         let n = x.count, rows = rows, type = type, k = columns
         #if arch(x86_64) && HARK_X86_VNNI
-        if type == .q4_0 && n >= Q4_0Panels.minimumRows { return Q4_0Panels.multiply(self, x, into: y, pool: pool) }
+        if Panels.multiply(self, x, into: y, pool: pool) { return }
         #endif
         // Chunks of 16 rows, so threads' output ranges do not share a cache line of y when n == 1.
         pool.forEachRange(rows, granularity: 16) { range in
@@ -129,19 +129,29 @@ public final class QuantActivations {
         totalsValid = false
     }
 
-    /// Q8_0 rows' block totals: for row j and block b, the Int32 Σ q at byte 8 · (j · blocks + b) and
-    /// the Float d 4 bytes after it.
+    /// What the prompt panels (Quant+Panels.swift) read besides the rows, computed on first use after
+    /// each `quantize`: for Q8_0, per row and block the Int32 Σ q and the Float d (8 bytes at
+    /// 8 · (j · blocks + b)); for Q8_K, per row and block the sums of its 8 sub-blocks of 32 as Int16
+    /// (16 bytes at 16 · (j · blocks + b)).
     func blockTotals() -> UnsafeRawPointer {
-        precondition(format == .q8_0, "QuantActivations.blockTotals: \(format)")
-        let nb = columns / 32
-        let t = totals ?? .allocate(byteCount: max(1, capacity * nb * 8), alignment: 64)
+        precondition(format == .q8_0 || format == .q8_K, "QuantActivations.blockTotals: \(format)")
+        let nb = columns / format.blockLength, stride = format == .q8_0 ? 8 : 16
+        let t = totals ?? .allocate(byteCount: max(1, capacity * nb * stride), alignment: 64)
         totals = t
         if !totalsValid {
             for j in 0..<count {
                 for b in 0..<nb {
-                    let block = UnsafeRawPointer(storage + j * rowBytes + 34 * b)
-                    t.storeBytes(of: Quant.sumQ8(block + 2), toByteOffset: 8 * (j * nb + b), as: Int32.self)
-                    t.storeBytes(of: block.half(0), toByteOffset: 8 * (j * nb + b) + 4, as: Float.self)
+                    let block = UnsafeRawPointer(storage + j * rowBytes + b * format.blockBytes), o = stride * (j * nb + b)
+                    if format == .q8_0 {
+                        t.storeBytes(of: Quant.sumQ8(block + 2), toByteOffset: o, as: Int32.self)
+                        t.storeBytes(of: block.half(0), toByteOffset: o + 4, as: Float.self)
+                    } else {
+                        for s in 0..<8 {  // |Σ| ≤ 32 · 127
+                            let pair = Int32(block.loadUnaligned(fromByteOffset: 260 + 4 * s, as: Int16.self))
+                                + Int32(block.loadUnaligned(fromByteOffset: 262 + 4 * s, as: Int16.self))
+                            t.storeBytes(of: Int16(pair), toByteOffset: o + 2 * s, as: Int16.self)
+                        }
+                    }
                 }
             }
             totalsValid = true

@@ -55,8 +55,9 @@ struct QuantMatrixTests {
 
     @Test("Given Q4_0 weights at panel-sized and odd shapes, when multiplied on 1 and 2 threads, then every output is the scalar reference's float bit for bit")
     func q4_0EqualsReference() {
-        // From 4 activation rows Q4_0 products take the packed panels where the build has VNNI, else
-        // the four-row dot kernels; both keep the reference's per-block arithmetic.
+        // From 4 activation rows Q4_0 and Q4_K products take the packed panels where the build has
+        // VNNI, else the four-row dot kernels; both keep the row kernels' per-block arithmetic, which
+        // for Q4_0 is the reference's.
         let pools = [1, 2].map { KernelThreadPool(threadCount: $0) }
         for (rows, k, n) in [(1, 32, 1), (15, 96, 4), (16, 64, 5), (17, 576, 9), (33, 96, 3), (48, 160, 17), (100, 576, 6), (7, 32, 8)] {
             let (w, x) = Self.operands(.q4_0, rows: rows, k: k, n: n, seed: UInt64(rows * 1000 + k + n))
@@ -68,21 +69,42 @@ struct QuantMatrixTests {
         }
     }
 
-    @Test("Given activations quantized again into the same buffer, when a Q4_0 prompt product runs, then it uses the new rows' block sums")
-    func requantizedActivations() {
-        let rows = 20, k = 128, n = 6
-        let (w, x1) = Self.operands(.q4_0, rows: rows, k: k, n: n, seed: 11)
+    @Test("Given Q4_K weights at panel-sized and odd shapes, when multiplied on 1 and 2 threads, then every output is the single-row dot's float bit for bit and near the reference")
+    func q4_KEqualsSingleRows() {
+        let pools = [1, 2].map { KernelThreadPool(threadCount: $0) }
+        for (rows, k, n) in [(15, 256, 4), (16, 512, 5), (17, 768, 9), (33, 256, 7), (48, 512, 17), (5, 256, 12)] {
+            let (w, x) = Self.operands(.q4_K, rows: rows, k: k, n: n, seed: UInt64(rows * 1000 + k + n))
+            let single = w.withUnsafeBytes { wb in
+                let a = QuantActivations(for: .q4_K, columns: k, capacity: n)
+                x.withUnsafeBufferPointer { a.quantize($0.baseAddress!, rows: n) }
+                return (0..<(n * rows)).map { o in Quant.dot(.q4_K, wb.baseAddress! + (o % rows) * QuantType.q4_K.rowBytes(k), a.row(o / rows), count: k) }
+            }
+            let reference = Self.product(.q4_K, w, x, rows: rows, k: k, n: n, pool: nil)
+            for pool in pools {
+                let fast = Self.product(.q4_K, w, x, rows: rows, k: k, n: n, pool: pool)
+                #expect(fast.map(\.bitPattern) == single.map(\.bitPattern), "Q4_K \(rows)×\(k), n \(n), \(pool.threadCount) threads")
+                let worst = zip(fast, reference).map { abs($0 - $1) / max(1, abs($1)) }.max()!
+                #expect(worst <= 1e-4, "Q4_K \(rows)×\(k), n \(n): \(worst) from the reference")
+            }
+        }
+    }
+
+    @Test("Given activations quantized again into the same buffer, when a prompt product runs, then it uses the new rows' block sums",
+          arguments: [QuantType.q4_0, .q4_K])
+    func requantizedActivations(_ type: QuantType) {
+        let rows = 20, k = 512, n = 6
+        let (w, x1) = Self.operands(type, rows: rows, k: k, n: n, seed: 11)
         let x2 = x1.map { -2 * $0 + 0.25 }
         let pool = KernelThreadPool(threadCount: 2)
         w.withUnsafeBytes { wb in
-            let m = QuantMatrix(type: .q4_0, rows: rows, columns: k, base: wb.baseAddress!)
-            let a = QuantActivations(for: .q4_0, columns: k, capacity: n)
-            var y = [Float](repeating: .nan, count: n * rows), expected = y
+            let m = QuantMatrix(type: type, rows: rows, columns: k, base: wb.baseAddress!)
+            let a = QuantActivations(for: type, columns: k, capacity: n)
+            var y = [Float](repeating: .nan, count: n * rows)
             for x in [x1, x2] {
                 x.withUnsafeBufferPointer { a.quantize($0.baseAddress!, rows: n) }
                 y.withUnsafeMutableBufferPointer { m.multiply(a, into: $0.baseAddress!, pool: pool) }
-                expected.withUnsafeMutableBufferPointer { m.referenceMultiply(a, into: $0.baseAddress!) }
-                #expect(y.map(\.bitPattern) == expected.map(\.bitPattern))
+                let single = (0..<(n * rows)).map { o in Quant.dot(type, m.row(o % rows), a.row(o / rows), count: k) }
+                #expect(y.map(\.bitPattern) == single.map(\.bitPattern), "\(type)")
             }
         }
     }
