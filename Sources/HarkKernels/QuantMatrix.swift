@@ -45,7 +45,9 @@ public struct QuantMatrix: @unchecked Sendable {
         if Panels.multiply(self, x, into: y, pool: pool) { return }
         #endif
         // Chunks of 16 rows, so threads' output ranges do not share a cache line of y when n == 1.
-        pool.forEachRange(rows, granularity: 16) { range in
+        // A small product (an expert's matrix for one token) runs on the calling thread: waking the
+        // pool and waiting for it costs more than the other threads save.
+        let body = { (range: Range<Int>) in
             var i = range.lowerBound
             while i < range.upperBound {
                 let group = min(4, range.upperBound - i)  // 4 rows at a time share each activation load
@@ -67,7 +69,11 @@ public struct QuantMatrix: @unchecked Sendable {
                 i += group
             }
         }
+        if rows * k * n < Self.serialWork { body(0..<rows) } else { pool.forEachRange(rows, granularity: 16, body) }
     }
+
+    /// Multiply-adds below which `multiply` does not use the pool.
+    static let serialWork = 1 << 17
 
     /// The reference of `multiply`, on the calling thread: the scalar dot of each pair of rows.
     public func referenceMultiply(_ x: QuantActivations, into y: UnsafeMutablePointer<Float>) {
