@@ -5,10 +5,10 @@
 // per block, 8 int32 lane sums → float, fused into 8 float accumulators, summed at the end; the lane
 // integers and the float operations are the same by construction, so each row's result should be the
 // float ggml's x86 vec_dot gives (llama.cpp's path for the types it does not repack into interleaved
-// rows); no test compares with ggml itself yet (tests hold these to Quant+Reference.swift). Q4_0 is
-// the exception: it keeps the scalar reference's per-block arithmetic (see Q4_0 below), so that its
-// prompt products can take the packed panels of Quant+Panels.swift and still give every row the
-// single-row float.
+// rows); no test compares with ggml itself yet (tests hold these to Quant+Reference.swift). Q4_0 and
+// Q4_K are the exceptions: they take one float step per block from exact integer block sums (Q4_0's is
+// the scalar reference's arithmetic; see BlockKernel), so that their prompt products can take the
+// packed panels of Quant+Panels.swift and still give every row the single-row float.
 
 #if arch(x86_64) && HARK_X86_FMA
 import _Builtin_intrinsics.intel
@@ -159,6 +159,17 @@ enum AVX2 {
         while o < 4 * xBytes { hark_prefetch(p + o); o += 64 }
     }
 
+    /// The sum of 8 int32 lanes.
+    @inline(__always) static func total(_ p: __m256i) -> Int32 {
+        unsafeBitCast(_mm_add_epi32(p.lowHalf, p.highHalf), to: SIMD4<Int32>.self).wrappedSum()
+    }
+
+    /// The sums of four vectors' 8 int32 lanes, as 4 lanes (vphaddd).
+    @inline(__always) static func totals(_ p0: __m256i, _ p1: __m256i, _ p2: __m256i, _ p3: __m256i) -> __m128i {
+        let h = _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3))
+        return _mm_add_epi32(h.lowHalf, h.highHalf)
+    }
+
     /// The float16 at `p + offset` as a float in all 8 lanes: vpbroadcastw + vcvtph2ps. (The scalar
     /// `Float(Float16(bitPattern:))` loads with vpinsrw into whatever register LLVM picks, often the
     /// accumulator, which chains each block's scale to the previous block's sum: Q6_K dot products
@@ -267,12 +278,6 @@ enum AVX2 {
             #endif
         }
 
-        /// The four rows' block sums from their lanes.
-        @inline(__always) static func totals(_ p0: __m256i, _ p1: __m256i, _ p2: __m256i, _ p3: __m256i) -> __m128i {
-            let h = _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3))
-            return _mm_add_epi32(h.lowHalf, h.highHalf)
-        }
-
         /// The scales of four rows' blocks, `rowBytes` apart.
         @inline(__always) static func scales4(_ bx: UnsafeRawPointer, _ rowBytes: Int) -> __m128 {
             @inline(__always) func h(_ r: Int) -> Int16 { bx.loadUnaligned(fromByteOffset: r * rowBytes, as: Int16.self) }
@@ -291,8 +296,7 @@ enum AVX2 {
                 let bx = x + xBytes * i, by = y + yBytes * i
                 let qy = load256(by + 2)
                 let p = lanes(bx, qy, offset(qy))
-                let s = unsafeBitCast(_mm_add_epi32(p.lowHalf, p.highHalf), to: SIMD4<Int32>.self).wrappedSum()
-                sum += Float(s) * bx.half(0) * by.half(0)
+                sum += Float(total(p)) * bx.half(0) * by.half(0)
             }
             return sum
         }
@@ -355,7 +359,7 @@ enum AVX2 {
             for i in 0..<nb {
                 let bx = x + xBytes * i, by = y + yBytes * i
                 let (p, m) = integers(bx, by)
-                let s = unsafeBitCast(_mm_add_epi32(p.lowHalf, p.highHalf), to: SIMD4<Int32>.self).wrappedSum()
+                let s = total(p)
                 let mins = unsafeBitCast(m, to: SIMD4<Int32>.self).wrappedSum()
                 let dy = by.loadUnaligned(as: Float.self)
                 sum = sum + ((bx.half(0) * dy) * Float(s) - (bx.half(2) * dy) * Float(mins))
@@ -369,7 +373,7 @@ enum AVX2 {
             let (d, dmin) = scales
             let (p0, m0) = integers(bx, by), (p1, m1) = integers(bx + rowBytes, by)
             let (p2, m2) = integers(bx + 2 * rowBytes, by), (p3, m3) = integers(bx + 3 * rowBytes, by)
-            let s = Q4_0.totals(p0, p1, p2, p3)
+            let s = totals(p0, p1, p2, p3)
             let mins = _mm_hadd_epi32(_mm_hadd_epi32(m0, m1), _mm_hadd_epi32(m2, m3))
             let dy = _mm_set1_ps(by.loadUnaligned(as: Float.self))
             acc = _mm_add_ps(acc, _mm_sub_ps(_mm_mul_ps(_mm_mul_ps(d, dy), _mm_cvtepi32_ps(s)),

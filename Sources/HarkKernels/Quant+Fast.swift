@@ -150,8 +150,7 @@ extension Quant {
     /// Σ q over 32 int8 (a Q8_0 block's values).
     @inline(__always) static func sumQ8(_ q: UnsafeRawPointer) -> Int32 {
         #if arch(x86_64) && HARK_X86_FMA
-        let lanes = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), AVX2.load256(q)), _mm256_set1_epi16(1))
-        return unsafeBitCast(_mm_add_epi32(lanes.lowHalf, lanes.highHalf), to: SIMD4<Int32>.self).wrappedSum()
+        AVX2.total(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), AVX2.load256(q)), _mm256_set1_epi16(1)))
         #else
         var sum: Int32 = 0
         for j in 0..<32 { sum += Int32(q.int8(j)) }

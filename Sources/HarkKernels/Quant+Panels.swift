@@ -84,10 +84,17 @@ enum Panels {
         return _mm512_mullo_epi32(_mm512_min_epi32(lane, _mm512_set1_epi32(Int32(rows - 1))), _mm512_set1_epi32(Int32(rowBytes)))
     }
 
-    /// Stores a tile row's 16 or 32 outputs (`columns` of them).
-    @inline(__always) static func store(_ y: UnsafeMutablePointer<Float>, _ f0: __m512, _ f1: __m512, columns: Int) {
-        _mm512_mask_storeu_ps(y, __mmask16(truncatingIfNeeded: (1 << min(16, columns)) - 1), f0)
-        if columns > 16 { _mm512_mask_storeu_ps(y + 16, __mmask16(truncatingIfNeeded: (1 << (columns - 16)) - 1), f1) }
+    /// Stores a tile's first `rows` rows (`ldy` apart), each the `columns` (≤ 32) outputs of its two
+    /// vectors.
+    @inline(__always) static func store(_ y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int, columns: Int,
+                                        _ f: ((__m512, __m512), (__m512, __m512), (__m512, __m512), (__m512, __m512))) {
+        let mask0 = __mmask16(truncatingIfNeeded: (1 << min(16, columns)) - 1), mask1 = __mmask16(truncatingIfNeeded: (1 << max(0, columns - 16)) - 1)
+        @inline(__always) func row(_ r: Int, _ v: (__m512, __m512)) {
+            guard r < rows else { return }
+            _mm512_mask_storeu_ps(y + r * ldy, mask0, v.0)
+            if columns > 16 { _mm512_mask_storeu_ps(y + r * ldy + 16, mask1, v.1) }
+        }
+        row(0, f.0); row(1, f.1); row(2, f.2); row(3, f.3)
     }
 }
 
@@ -152,10 +159,7 @@ enum Q4_0Panels: PanelKernel {
             add(&f00, c00, d0, t.0); add(&f01, c01, d1, t.0); add(&f10, c10, d0, t.1); add(&f11, c11, d1, t.1)
             add(&f20, c20, d0, t.2); add(&f21, c21, d1, t.2); add(&f30, c30, d0, t.3); add(&f31, c31, d1, t.3)
         }
-        Panels.store(y, f00, f01, columns: columns)
-        if activationRows > 1 { Panels.store(y + ldy, f10, f11, columns: columns) }
-        if activationRows > 2 { Panels.store(y + 2 * ldy, f20, f21, columns: columns) }
-        if activationRows > 3 { Panels.store(y + 3 * ldy, f30, f31, columns: columns) }
+        Panels.store(y, ldy: ldy, rows: activationRows, columns: columns, ((f00, f01), (f10, f11), (f20, f21), (f30, f31)))
     }
 }
 
@@ -241,10 +245,7 @@ enum Q4_KPanels: PanelKernel {
             }
             add(&f0, s0, a.0, t.0); add(&f1, s1, a.1, t.1); add(&f2, s2, a.2, t.2); add(&f3, s3, a.3, t.3)
         }
-        Panels.store(y, f0, f0, columns: columns)
-        if activationRows > 1 { Panels.store(y + ldy, f1, f1, columns: columns) }
-        if activationRows > 2 { Panels.store(y + 2 * ldy, f2, f2, columns: columns) }
-        if activationRows > 3 { Panels.store(y + 3 * ldy, f3, f3, columns: columns) }
+        Panels.store(y, ldy: ldy, rows: activationRows, columns: columns, ((f0, f0), (f1, f1), (f2, f2), (f3, f3)))
     }
 }
 #endif

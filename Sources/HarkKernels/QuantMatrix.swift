@@ -95,8 +95,7 @@ public final class QuantActivations {
     /// Rows filled by the last `quantize`.
     public private(set) var count = 0
     private let storage: UnsafeMutableRawPointer
-    /// Per row and block of Q8_0 activations: (Σ q as Int32, d as Float), for the prompt panels
-    /// (Quant+Panels.swift); computed on first use after each `quantize`.
+    /// `blockTotals`' buffer (allocated on first use) and whether it holds the current rows'.
     private var totals: UnsafeMutableRawPointer?
     private var totalsValid = false
 
