@@ -25,3 +25,14 @@ static inline __attribute__((always_inline)) __m256i hark_dpbusd256(__m256i src,
     return _mm256_dpbusd_epi32(src, a, b);
 }
 #endif
+
+#if defined(__x86_64__) && defined(__AVX512F__)
+/* The 16 bytes at each of p0..p3 as the four 128-bit lanes of one vector (vmovdqu + three
+ * vinserti32x4 from memory); _mm512_inserti32x4 is a macro. */
+static inline __attribute__((always_inline)) __m512i hark_load4x16(const void *p0, const void *p1, const void *p2, const void *p3) {
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p0));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)p1), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)p2), 2);
+    return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)p3), 3);
+}
+#endif

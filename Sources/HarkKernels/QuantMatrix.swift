@@ -69,7 +69,25 @@ public struct QuantMatrix: @unchecked Sendable {
                 i += group
             }
         }
-        if rows * k * n < Self.serialWork { body(0..<rows) } else { pool.forEachRange(rows, granularity: 16, body) }
+        var work = body
+        #if arch(x86_64) && HARK_X86_VNNI
+        // Q4_0 with one to three activation rows (decoding): 16 weight rows at a time, each activation
+        // row in turn; a range's last rows short of 16 take the four-row kernels.
+        if type == .q4_0 && rows >= VectorKernels.rows {
+            let totals = x.blockTotals(), totalsRowBytes = 8 * (k / 32)
+            work = { range in
+                var i = range.lowerBound
+                while i + VectorKernels.rows <= range.upperBound {
+                    for j in 0..<n {
+                        VectorKernels.q4_0(row(i), rowBytes: rowBytes, blocks: k / 32, x.row(j), totals + j * totalsRowBytes, into: y + j * rows + i)
+                    }
+                    i += VectorKernels.rows
+                }
+                if i < range.upperBound { body(i..<range.upperBound) }
+            }
+        }
+        #endif
+        if rows * k * n < Self.serialWork { work(0..<rows) } else { pool.forEachRange(rows, granularity: 16, work) }
     }
 
     /// Multiply-adds below which `multiply` does not use the pool.

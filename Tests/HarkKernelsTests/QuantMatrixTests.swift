@@ -57,9 +57,12 @@ struct QuantMatrixTests {
     func q4_0EqualsReference() {
         // From 4 activation rows Q4_0 and Q4_K products take the packed panels where the build has
         // VNNI, else the four-row dot kernels; both keep the row kernels' per-block arithmetic, which
-        // for Q4_0 is the reference's.
+        // for Q4_0 is the reference's. With 1–3 activation rows (decoding) and VNNI, 16 weight rows
+        // at a time take the matrix-vector kernel (Quant+Vector.swift), a range's rest the four-row
+        // dots; 256 × 576 is large enough for the pool.
         let pools = [1, 2].map { KernelThreadPool(threadCount: $0) }
-        for (rows, k, n) in [(1, 32, 1), (15, 96, 4), (16, 64, 5), (17, 576, 9), (33, 96, 3), (48, 160, 17), (100, 576, 6), (7, 32, 8)] {
+        for (rows, k, n) in [(1, 32, 1), (15, 96, 4), (16, 64, 5), (17, 576, 9), (33, 96, 3), (48, 160, 17), (100, 576, 6), (7, 32, 8),
+                             (16, 32, 1), (35, 288, 1), (48, 160, 2), (256, 576, 1), (200, 576, 2)] {
             let (w, x) = Self.operands(.q4_0, rows: rows, k: k, n: n, seed: UInt64(rows * 1000 + k + n))
             let reference = Self.product(.q4_0, w, x, rows: rows, k: k, n: n, pool: nil)
             for pool in pools {

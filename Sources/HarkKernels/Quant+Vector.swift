@@ -1,0 +1,77 @@
+// Matrix-vector products of Q4_0 weights with AVX-512 VNNI (decoding a token, 1–3 activation rows),
+// 16 weight rows at a time, straight from the file's layout. The dot-product kernels of
+// Quant+AVX2.swift spend most of their instructions outside the multiply: per row and block they
+// unpack 16 bytes of nibbles into a 256-bit vector, and four rows' 8 lanes are added across
+// (vphaddd) before the float step; a product was bound by instruction throughput, about 56 GFLOP/s a
+// core whether its weights were in L2 or in memory (bench/quant). Here each 128-bit lane of a 512-bit
+// vector holds one row's 16 bytes of a block, so one and + shift + and unpacks four rows, two
+// vpdpbusd against the block's activations broadcast to every lane multiply them, and a 4 × 4
+// transpose of four such vectors (unpack and add) gives 16 rows' exact block sums in one vector for
+// one float step.
+//
+// The arithmetic is Q4_0's everywhere else (the scalar reference's: the block's integer Σ (q − 8)·y,
+// then sum += (Float(sum) · x.d) · y.d in block order), so every output is the reference's float bit
+// for bit and does not depend on which kernel computed it. Packing rows first (Quant+Panels.swift)
+// would cost as much as the product itself with one activation row.
+
+#if arch(x86_64) && HARK_X86_VNNI
+import _Builtin_intrinsics.intel
+import CIntrinsics
+
+enum VectorKernels {
+    /// Weight rows a kernel call computes.
+    static let rows = 16
+
+    /// Lane L of `rowSums`' result holds row 4·(L % 4) + L / 4; permuting by the same map (a 4 × 4
+    /// transpose, its own inverse) puts rows in order.
+    @inline(__always) static var transposed: __m512i {
+        _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0)
+    }
+
+    /// The totals of each 128-bit lane of c0…c3 (rows 4g + k of c_g in lane k): lane 4k + g of the
+    /// result is the sum of c_g's lane k.
+    @inline(__always) static func rowSums(_ c0: __m512i, _ c1: __m512i, _ c2: __m512i, _ c3: __m512i) -> __m512i {
+        let s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(c0, c1), _mm512_unpackhi_epi32(c0, c1))
+        let s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(c2, c3), _mm512_unpackhi_epi32(c2, c3))
+        return _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23))
+    }
+
+    /// y[0..<16] = the 16 Q4_0 rows at `w` (`rowBytes` apart, `nb` blocks) · the Q8_0 activation row
+    /// `a`, whose block totals (QuantActivations.blockTotals: Σ q as Int32, d as Float) are `t`.
+    @inline(__always) static func q4_0(_ w: UnsafeRawPointer, rowBytes: Int, blocks nb: Int, _ a: UnsafeRawPointer, _ t: UnsafeRawPointer,
+                                       into y: UnsafeMutablePointer<Float>) {
+        let order = transposed
+        let scaleOffsets = _mm512_mullo_epi32(order, _mm512_set1_epi32(Int32(rowBytes)))
+        let low = _mm512_set1_epi8(0xF)
+        let r1 = rowBytes, r2 = 2 * rowBytes, r3 = 3 * rowBytes
+        // The next 16 rows, streamed in at the rate this call reads its own.
+        let ahead = w + 16 * rowBytes
+        var f = _mm512_setzero_ps()
+        for b in 0..<nb {
+            let block = w + 18 * b
+            let p = ahead + 16 * 18 * b
+            for o in Swift.stride(from: 0, to: 16 * 18, by: 64) { hark_prefetch(p + o) }
+            let ylo = _mm512_broadcast_i32x4(AVX2.load128(a + 34 * b + 2)), yhi = _mm512_broadcast_i32x4(AVX2.load128(a + 34 * b + 18))
+            // Rows 4g..<4g+4: Σ q·y in 4 lanes each (low nibbles are values 0–15, high 16–31).
+            @inline(__always) func group(_ g: Int) -> __m512i {
+                let q = block + 4 * g * rowBytes + 2
+                let v = hark_load4x16(q, q + r1, q + r2, q + r3)
+                let c = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(v, low), ylo)
+                return _mm512_dpbusd_epi32(c, _mm512_and_si512(_mm512_srli_epi16(v, 4), low), yhi)
+            }
+            let offset = _mm512_set1_epi32(8 &* t.loadUnaligned(fromByteOffset: 8 * b, as: Int32.self))
+            let sums = _mm512_sub_epi32(rowSums(group(0), group(1), group(2), group(3)), offset)
+            @inline(__always) func heads(_ g: Int) -> __m512i {
+                let q = block + 4 * g * rowBytes
+                return hark_load4x16(q, q + r1, q + r2, q + r3)
+            }
+            let h0 = heads(0), h1 = heads(1), h2 = heads(2), h3 = heads(3)
+            let d = _mm512_unpacklo_epi64(_mm512_unpacklo_epi32(h0, h1), _mm512_unpacklo_epi32(h2, h3))
+            let dx = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d))
+            let dy = _mm512_set1_ps(t.loadUnaligned(fromByteOffset: 8 * b + 4, as: Float.self))
+            f = _mm512_add_ps(f, _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sums), dx), dy))
+        }
+        _mm512_storeu_ps(y, _mm512_permutexvar_ps(order, f))
+    }
+}
+#endif
