@@ -36,12 +36,16 @@ enum VectorKernels {
         return _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23))
     }
 
+    /// Lane 0 of each 128-bit lane of h0…h3, in `rowSums`' order: lane 4k + g is h_g's lane 4k.
+    @inline(__always) static func firstDwords(_ h0: __m512i, _ h1: __m512i, _ h2: __m512i, _ h3: __m512i) -> __m512i {
+        _mm512_unpacklo_epi64(_mm512_unpacklo_epi32(h0, h1), _mm512_unpacklo_epi32(h2, h3))
+    }
+
     /// y[0..<16] = the 16 Q4_0 rows at `w` (`rowBytes` apart, `nb` blocks) · the Q8_0 activation row
     /// `a`, whose block totals (QuantActivations.blockTotals: Σ q as Int32, d as Float) are `t`.
     @inline(__always) static func q4_0(_ w: UnsafeRawPointer, rowBytes: Int, blocks nb: Int, _ a: UnsafeRawPointer, _ t: UnsafeRawPointer,
                                        into y: UnsafeMutablePointer<Float>) {
         let order = transposed
-        let scaleOffsets = _mm512_mullo_epi32(order, _mm512_set1_epi32(Int32(rowBytes)))
         let low = _mm512_set1_epi8(0xF)
         let r1 = rowBytes, r2 = 2 * rowBytes, r3 = 3 * rowBytes
         // The next 16 rows, streamed in at the rate this call reads its own.
@@ -52,22 +56,22 @@ enum VectorKernels {
             let p = ahead + 16 * 18 * b
             for o in Swift.stride(from: 0, to: 16 * 18, by: 64) { hark_prefetch(p + o) }
             let ylo = _mm512_broadcast_i32x4(AVX2.load128(a + 34 * b + 2)), yhi = _mm512_broadcast_i32x4(AVX2.load128(a + 34 * b + 18))
+            // The 16 bytes at `offset` in the block of rows 4g..<4g+4, one row a 128-bit lane.
+            @inline(__always) func rows4(_ g: Int, _ offset: Int) -> __m512i {
+                let q = block + 4 * g * rowBytes + offset
+                return hark_load4x16(q, q + r1, q + r2, q + r3)
+            }
             // Rows 4g..<4g+4: Σ q·y in 4 lanes each (low nibbles are values 0–15, high 16–31).
             @inline(__always) func group(_ g: Int) -> __m512i {
-                let q = block + 4 * g * rowBytes + 2
-                let v = hark_load4x16(q, q + r1, q + r2, q + r3)
+                let v = rows4(g, 2)
                 let c = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(v, low), ylo)
                 return _mm512_dpbusd_epi32(c, _mm512_and_si512(_mm512_srli_epi16(v, 4), low), yhi)
             }
             let offset = _mm512_set1_epi32(8 &* t.loadUnaligned(fromByteOffset: 8 * b, as: Int32.self))
             let sums = _mm512_sub_epi32(rowSums(group(0), group(1), group(2), group(3)), offset)
-            @inline(__always) func heads(_ g: Int) -> __m512i {
-                let q = block + 4 * g * rowBytes
-                return hark_load4x16(q, q + r1, q + r2, q + r3)
-            }
-            let h0 = heads(0), h1 = heads(1), h2 = heads(2), h3 = heads(3)
-            let d = _mm512_unpacklo_epi64(_mm512_unpacklo_epi32(h0, h1), _mm512_unpacklo_epi32(h2, h3))
-            let dx = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d))
+            // Each row's scale: the first dword of its block, transposed as the sums are (16 rows'
+            // block heads loaded again cost less than one vpgatherdd of them).
+            let dx = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(firstDwords(rows4(0, 0), rows4(1, 0), rows4(2, 0), rows4(3, 0))))
             let dy = _mm512_set1_ps(t.loadUnaligned(fromByteOffset: 8 * b + 4, as: Float.self))
             f = _mm512_add_ps(f, _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sums), dx), dy))
         }
