@@ -38,15 +38,49 @@ public struct QuantMatrix: @unchecked Sendable {
     /// Y[j][i] = Σp W[i][p] · X[j][p] for every row j of `x` (its `count` rows) and i in 0..<rows, on
     /// `pool`. Y is `x.count × rows` floats, row-major (`x.count == 1`: a matrix-vector product).
     public func multiply(_ x: QuantActivations, into y: UnsafeMutablePointer<Float>, pool: KernelThreadPool) {
-        precondition(x.format == type.activationFormat && x.columns == columns,
-                     "QuantMatrix.multiply: \(type) weights of \(columns) columns need \(type.activationFormat) activations of \(columns), not \(x.format) of \(x.columns)")
-        let n = x.count, rows = rows, type = type, k = columns
-        #if arch(x86_64) && HARK_X86_VNNI
-        if Panels.multiply(self, x, into: y, pool: pool) { return }
-        #endif
-        // Chunks of 16 rows, so threads' output ranges do not share a cache line of y when n == 1.
+        Self.multiply([(self, x, y)], pool: pool)
+    }
+
+    /// Several products (each `matrix.multiply(x, into: y)`), the row-by-row ones on one dispatch of
+    /// the pool: decoding a token runs q, k and v (or an FFN's gate and up) as one parallel step
+    /// instead of three, each of which woke the pool's threads and waited for the last of them.
+    /// Prompt products that take the packed panels run one after another.
+    public static func multiply(_ products: [(matrix: QuantMatrix, x: QuantActivations, y: UnsafeMutablePointer<Float>)],
+                                pool: KernelThreadPool) {
+        var parts: [(units: Int, rows: Int, work: (Range<Int>) -> Void)] = []
+        var work = 0
+        for (w, x, y) in products {
+            precondition(x.format == w.type.activationFormat && x.columns == w.columns,
+                         "QuantMatrix.multiply: \(w.type) weights of \(w.columns) columns need \(w.type.activationFormat) activations of \(w.columns), not \(x.format) of \(x.columns)")
+            #if arch(x86_64) && HARK_X86_VNNI
+            if Panels.multiply(w, x, into: y, pool: pool) { continue }
+            #endif
+            parts.append(((w.rows + 15) / 16, w.rows, w.rowWork(x, into: y)))
+            work += w.rows * w.columns * x.count
+        }
         // A small product (an expert's matrix for one token) runs on the calling thread: waking the
         // pool and waiting for it costs more than the other threads save.
+        if work < serialWork {
+            for part in parts { part.work(0..<part.rows) }
+            return
+        }
+        // Units of 16 rows of one matrix, so threads' output ranges do not share a cache line of y
+        // when x is one row; a range of units runs each matrix's share of it.
+        let units = parts.reduce(0) { $0 + $1.units }
+        pool.forEachRange(units) { range in
+            var first = 0
+            for part in parts {
+                let lo = max(range.lowerBound, first), hi = min(range.upperBound, first + part.units)
+                if lo < hi { part.work(16 * (lo - first)..<min(part.rows, 16 * (hi - first))) }
+                first += part.units
+            }
+        }
+    }
+
+    /// Computes Y's columns `range` (the weight rows in it) for every row of `x`.
+    private func rowWork(_ x: QuantActivations, into y: UnsafeMutablePointer<Float>) -> (Range<Int>) -> Void {
+        let n = x.count, rows = rows, type = type, k = columns, rowBytes = rowBytes
+        let row = { (i: Int) in base + i * rowBytes }
         let body = { (range: Range<Int>) in
             var i = range.lowerBound
             while i < range.upperBound {
@@ -69,13 +103,12 @@ public struct QuantMatrix: @unchecked Sendable {
                 i += group
             }
         }
-        var work = body
         #if arch(x86_64) && HARK_X86_VNNI
         // Q4_0 with one to three activation rows (decoding): 16 weight rows at a time, each activation
         // row in turn; a range's last rows short of 16 take the four-row kernels.
         if type == .q4_0 && rows >= VectorKernels.rows {
             let totals = x.blockTotals(), totalsRowBytes = 8 * (k / 32)
-            work = { range in
+            return { range in
                 var i = range.lowerBound
                 while i + VectorKernels.rows <= range.upperBound {
                     for j in 0..<n {
@@ -87,7 +120,7 @@ public struct QuantMatrix: @unchecked Sendable {
             }
         }
         #endif
-        if rows * k * n < Self.serialWork { work(0..<rows) } else { pool.forEachRange(rows, granularity: 16, work) }
+        return body
     }
 
     /// Multiply-adds below which `multiply` does not use the pool.

@@ -108,10 +108,10 @@ enum Attention {
     static func attend(query: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, cache: KVCache, layer: Int,
                        positions: Range<Int>, heads: Int, kvHeads: Int, keySize: Int, valueSize: Int, scale: Float,
                        scores: UnsafeMutablePointer<Float>, query16: UnsafeMutablePointer<Float16>,
-                       partial: UnsafeMutablePointer<Float>) {
+                       partial: UnsafeMutablePointer<Float>, headRange: Range<Int>? = nil) {
         let group = heads / kvHeads
         let n = positions.count
-        for h in 0..<heads {
+        for h in headRange ?? 0..<heads {
             let kvHead = h / group
             for d in 0..<keySize { query16[d] = Float16(query[h * keySize + d]) }
             for (i, p) in positions.enumerated() {

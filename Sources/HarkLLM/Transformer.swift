@@ -232,18 +232,21 @@ public final class Transformer: @unchecked Sendable {
             let scale = traits.attentionScale ?? 1 / Float(h.keyLength).squareRoot()
             // Rows in parallel, each lane with its own scores and partial sums: lane c takes rows c,
             // c + lanes, … (later rows attend over more positions, so striding balances the lanes).
-            // Each row's arithmetic is the same whichever thread runs it.
-            let lanes = min(n, s.lanes), cache = cache
+            // With fewer rows than lanes (decoding) each lane takes every row's share of the heads
+            // instead. Each head's arithmetic is the same whichever thread runs it.
+            let byHeads = n < s.lanes && h.heads >= s.lanes
+            let lanes = byHeads ? s.lanes : min(n, s.lanes), cache = cache
             pool.run(chunks: lanes) { c in
-                var j = c
+                var j = byHeads ? 0 : c
                 while j < n {
                     let end = p0 + j + 1
                     let first = h.slidingWindow.map { max(0, end - $0) } ?? 0
                     Attention.attend(query: s.q + j * qWidth, output: s.attention + j * attnWidth, cache: cache, layer: l,
                                      positions: first..<end, heads: h.heads, kvHeads: h.kvHeads, keySize: h.keyLength,
                                      valueSize: h.valueLength, scale: scale, scores: s.scores + c * s.context,
-                                     query16: s.query16 + c * h.keyLength, partial: s.partial + c * 32 * h.valueLength)
-                    j += lanes
+                                     query16: s.query16 + c * h.keyLength, partial: s.partial + c * 32 * h.valueLength,
+                                     headRange: byHeads ? (h.heads * c / lanes)..<(h.heads * (c + 1) / lanes) : nil)
+                    j += byHeads ? 1 : lanes
                 }
             }
             s.multiply([layer.output], input: s.attention, rows: n, outputs: [s.o], pool: pool)
@@ -408,6 +411,7 @@ final class Scratch: @unchecked Sendable {
     func multiply(_ matrices: [QuantMatrix], input: UnsafePointer<Float>, rows: Int, outputs: [UnsafeMutablePointer<Float>],
                   pool: KernelThreadPool) {
         var done: [ActivationFormat] = []
+        var products: [(matrix: QuantMatrix, x: QuantActivations, y: UnsafeMutablePointer<Float>)] = []
         for (m, matrix) in matrices.enumerated() {
             let key = matrix.columns * 16 + ActivationFormat.allCases.firstIndex(of: matrix.type.activationFormat)!
             let a: QuantActivations
@@ -421,7 +425,8 @@ final class Scratch: @unchecked Sendable {
                 a.quantize(input, rows: rows)
                 done.append(matrix.type.activationFormat)
             }
-            matrix.multiply(a, into: outputs[m], pool: pool)
+            products.append((matrix, a, outputs[m]))
         }
+        QuantMatrix.multiply(products, pool: pool)
     }
 }

@@ -72,6 +72,34 @@ struct QuantMatrixTests {
         }
     }
 
+    @Test("Given products of several types, shapes and activation rows, when run on one dispatch of 1 and 2 threads, then each output is that product's alone bit for bit")
+    func severalProductsOnOneDispatch() {
+        let pools = [1, 2].map { KernelThreadPool(threadCount: $0) }
+        // Q4_0 with 1 row (the matrix-vector kernel and a 4-row rest), Q8_0 and Q6_K at odd row
+        // counts, Q4_0 with 2 rows, and one with 6 (the panels, where the build has them).
+        let shapes: [(QuantType, Int, Int, Int)] = [(.q4_0, 200, 576, 1), (.q8_0, 35, 576, 1), (.q6_K, 50, 512, 1), (.q4_0, 37, 160, 2), (.q4_K, 20, 256, 6)]
+        let operands = shapes.enumerated().map { Self.operands($1.0, rows: $1.1, k: $1.2, n: $1.3, seed: UInt64(77 + $0)) }
+        for pool in pools {
+            let alone = zip(shapes, operands).map { Self.product($0.0, $1.w, $1.x, rows: $0.1, k: $0.2, n: $0.3, pool: pool) }
+            var outputs = shapes.map { [Float](repeating: .nan, count: $0.3 * $0.1) }
+            let matrices = zip(shapes, operands).map { shape, o in
+                let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: o.w.count, alignment: 64)
+                bytes.copyBytes(from: o.w)
+                let a = QuantActivations(for: shape.0, columns: shape.2, capacity: shape.3)
+                o.x.withUnsafeBufferPointer { a.quantize($0.baseAddress!, rows: shape.3) }
+                return (bytes, QuantMatrix(type: shape.0, rows: shape.1, columns: shape.2, base: UnsafeRawPointer(bytes.baseAddress!)), a)
+            }
+            let pointers = outputs.indices.map { i in UnsafeMutablePointer<Float>.allocate(capacity: outputs[i].count) }
+            QuantMatrix.multiply(matrices.indices.map { (matrices[$0].1, matrices[$0].2, pointers[$0]) }, pool: pool)
+            for i in outputs.indices {
+                outputs[i] = Array(UnsafeBufferPointer(start: pointers[i], count: outputs[i].count))
+                #expect(outputs[i].map(\.bitPattern) == alone[i].map(\.bitPattern), "\(shapes[i]), \(pool.threadCount) threads")
+                pointers[i].deallocate()
+                matrices[i].0.deallocate()
+            }
+        }
+    }
+
     @Test("Given Q4_K weights at panel-sized and odd shapes, when multiplied on 1 and 2 threads, then every output is the single-row dot's float bit for bit and near the reference")
     func q4_KEqualsSingleRows() {
         let pools = [1, 2].map { KernelThreadPool(threadCount: $0) }
