@@ -119,6 +119,19 @@ public struct QuantMatrix: @unchecked Sendable {
                 if i < range.upperBound { body(i..<range.upperBound) }
             }
         }
+        if type == .q4_K && rows >= VectorKernels.rows {
+            let totals = x.blockTotals(), totalsRowBytes = 16 * (k / 256)
+            return { range in
+                var i = range.lowerBound
+                while i + VectorKernels.rows <= range.upperBound {
+                    for j in 0..<n {
+                        VectorKernels.q4_K(row(i), rowBytes: rowBytes, blocks: k / 256, x.row(j), totals + j * totalsRowBytes, into: y + j * rows + i)
+                    }
+                    i += VectorKernels.rows
+                }
+                if i < range.upperBound { body(i..<range.upperBound) }
+            }
+        }
         #endif
         return body
     }
