@@ -57,6 +57,23 @@ public enum HalfVector {
         return (t[0] + t[1]) + (t[2] + t[3])
     }
 
+    /// scores[r] = dot(rows + r·stride, b) for r in 0..<n: one query against n keys `stride` apart.
+    /// (A loop here, where `dot` inlines, rather than a call a key from another module.)
+    public static func dots(_ rows: UnsafePointer<Float16>, stride: Int, _ n: Int, _ b: UnsafePointer<Float16>, count: Int,
+                            into scores: UnsafeMutablePointer<Float>) {
+        for r in 0..<n { scores[r] = dot(rows + r * stride, b, count: count) }
+    }
+
+    /// For r in 0..<n: partial[(first + r) mod 32] += Float(Float16(weights[r])) · row r (rows
+    /// `stride` apart, `count` values; the partial sums `count` apart): attention's value sums over
+    /// 32 interleaved accumulators, a loop here for the same reason as `dots`.
+    public static func accumulate(_ partial: UnsafeMutablePointer<Float>, first: Int, weights: UnsafePointer<Float>,
+                                  _ rows: UnsafePointer<Float16>, stride: Int, _ n: Int, count: Int) {
+        for r in 0..<n {
+            accumulate(partial + ((first + r) & 31) * count, weight: Float(Float16(weights[r])), rows + r * stride, count: count)
+        }
+    }
+
     /// out[i] += weight · v[i] over `count` elements (v float16).
     @inline(__always)
     public static func accumulate(_ out: UnsafeMutablePointer<Float>, weight: Float, _ v: UnsafePointer<Float16>, count: Int) {

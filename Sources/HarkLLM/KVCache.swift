@@ -114,15 +114,28 @@ enum Attention {
         for h in headRange ?? 0..<heads {
             let kvHead = h / group
             for d in 0..<keySize { query16[d] = Float16(query[h * keySize + d]) }
-            for (i, p) in positions.enumerated() {
-                scores[i] = HalfVector.dot(cache.key(layer: layer, position: p) + kvHead * keySize, query16, count: keySize)
+            // Runs of positions whose slots are consecutive (all of them, unless a sliding window's
+            // ring wraps).
+            @inline(__always) func runs(_ body: (_ i: Int, _ run: Int) -> Void) {
+                var i = 0
+                while i < n {
+                    let p = positions.lowerBound + i
+                    let run = cache.window == nil ? n - i : min(n - i, cache.capacity - cache.slot(p))
+                    body(i, run)
+                    i += run
+                }
+            }
+            runs { i, run in
+                HalfVector.dots(cache.key(layer: layer, position: positions.lowerBound + i) + kvHead * keySize, stride: cache.kvSize, run,
+                                query16, count: keySize, into: scores + i)
             }
             Numerics.softmax(scores, count: n, scale: scale)
             let out = output + h * valueSize
             partial.update(repeating: 0, count: 32 * valueSize)
-            for i in 0..<n {
-                HalfVector.accumulate(partial + (i & 31) * valueSize, weight: Float(Float16(scores[i])),
-                                      cache.value(layer: layer, position: positions.lowerBound + i) + kvHead * valueSize, count: valueSize)
+            runs { i, run in
+                HalfVector.accumulate(partial, first: i, weights: scores + i,
+                                      cache.value(layer: layer, position: positions.lowerBound + i) + kvHead * valueSize,
+                                      stride: cache.kvSize, run, count: valueSize)
             }
             for d in 0..<valueSize {
                 // Lane l of accumulator j holds positions ≡ 8j + l (mod 32): 0+2, 1+3, then 0+1.
