@@ -118,7 +118,7 @@ extension BlockKernel {
             AVX2.prefetchGroup(ahead, i, xBytes)
             step4(&acc, bx, rowBytes, scales4(bx, rowBytes), y + yBytes * i)
         }
-        return unsafeBitCast(acc, to: SIMD4<Float>.self)
+        return acc
     }
 
     @inline(__always) static func dot4x2(_ x: UnsafeRawPointer, _ rowBytes: Int, _ y0: UnsafeRawPointer, _ y1: UnsafeRawPointer,
@@ -131,7 +131,7 @@ extension BlockKernel {
             let scales = scales4(bx, rowBytes)
             step4(&a0, bx, rowBytes, scales, y0 + yBytes * i); step4(&a1, bx, rowBytes, scales, y1 + yBytes * i)
         }
-        return (unsafeBitCast(a0, to: SIMD4<Float>.self), unsafeBitCast(a1, to: SIMD4<Float>.self))
+        return (a0, a1)
     }
 
     @inline(__always) static func dot4x4(_ x: UnsafeRawPointer, _ rowBytes: Int, _ y: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer),
@@ -145,8 +145,8 @@ extension BlockKernel {
             step4(&a0, bx, rowBytes, scales, y.0 + yBytes * i); step4(&a1, bx, rowBytes, scales, y.1 + yBytes * i)
             step4(&a2, bx, rowBytes, scales, y.2 + yBytes * i); step4(&a3, bx, rowBytes, scales, y.3 + yBytes * i)
         }
-        return (unsafeBitCast(a0, to: SIMD4<Float>.self), unsafeBitCast(a1, to: SIMD4<Float>.self),
-                unsafeBitCast(a2, to: SIMD4<Float>.self), unsafeBitCast(a3, to: SIMD4<Float>.self))
+        return (a0, a1,
+                a2, a3)
     }
 }
 

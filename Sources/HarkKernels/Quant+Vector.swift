@@ -1,18 +1,18 @@
-// Matrix-vector products of Q4_0 weights with AVX-512 VNNI (decoding a token, 1–3 activation rows),
-// 16 weight rows at a time, straight from the file's layout. The dot-product kernels of
-// Quant+AVX2.swift spend most of their instructions outside the multiply: per row and block they
-// unpack 16 bytes of nibbles into a 256-bit vector, and four rows' 8 lanes are added across
-// (vphaddd) before the float step; a product was bound by instruction throughput, about 56 GFLOP/s a
-// core whether its weights were in L2 or in memory (bench/quant). Here each 128-bit lane of a 512-bit
-// vector holds one row's 16 bytes of a block, so one and + shift + and unpacks four rows, two
-// vpdpbusd against the block's activations broadcast to every lane multiply them, and a 4 × 4
+// Matrix-vector products of Q4_0 and Q4_K weights with AVX-512 VNNI (decoding a token, 1–3
+// activation rows), 16 weight rows at a time, straight from the file's layout. The dot-product
+// kernels of Quant+AVX2.swift spend most of their instructions outside the multiply: per row and
+// block they unpack 16 bytes of nibbles into a 256-bit vector, and four rows' 8 lanes are added
+// across (vphaddd) before the float step; a product was bound by instruction throughput, about
+// 56 GFLOP/s a core (Q4_0; Q4_K 67) whether its weights were in L2 or in memory (bench/quant). Here
+// each 128-bit lane of a 512-bit vector holds one row's 16 bytes, so one and + shift + and unpacks
+// four rows, vpdpbusd against the activations broadcast to every lane multiplies them, and a 4 × 4
 // transpose of four such vectors (unpack and add) gives 16 rows' exact block sums in one vector for
 // one float step.
 //
-// The arithmetic is Q4_0's everywhere else (the scalar reference's: the block's integer Σ (q − 8)·y,
-// then sum += (Float(sum) · x.d) · y.d in block order), so every output is the reference's float bit
-// for bit and does not depend on which kernel computed it. Packing rows first (Quant+Panels.swift)
-// would cost as much as the product itself with one activation row.
+// The arithmetic is each type's everywhere else (Q4_0: the scalar reference's, the block's integer
+// Σ (q − 8)·y then sum += (Float(sum) · x.d) · y.d in block order; Q4_K: one float step per block
+// from exact integers), so an output does not depend on which kernel computed it. Packing rows first
+// (Quant+Panels.swift) would cost as much as the product itself with one activation row.
 
 #if arch(x86_64) && HARK_X86_VNNI
 import _Builtin_intrinsics.intel
@@ -36,6 +36,23 @@ enum VectorKernels {
         return _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23))
     }
 
+    /// A kernel: (16 weight rows, rowBytes, blocks, activation row, its block totals, 16 outputs).
+    typealias Kernel = (UnsafeRawPointer, Int, Int, UnsafeRawPointer, UnsafeRawPointer, UnsafeMutablePointer<Float>) -> Void
+
+    /// The 16 bytes at `offset` in the blocks at `block` of rows 4g..<4g+4 (`rowBytes` apart), one
+    /// row a 128-bit lane.
+    @inline(__always) static func rows4(_ block: UnsafeRawPointer, _ rowBytes: Int, _ g: Int, _ offset: Int) -> __m512i {
+        let x = block + 4 * g * rowBytes + offset
+        return hark_load4x16(x, x + rowBytes, x + 2 * rowBytes, x + 3 * rowBytes)
+    }
+
+    /// Block b's share of the 16 rows after those at `w` (blocks of `blockBytes`): the next call's
+    /// rows, streamed in at the rate this call reads its own.
+    @inline(__always) static func prefetchNext(_ w: UnsafeRawPointer, rowBytes: Int, blockBytes: Int, _ b: Int) {
+        let p = w + 16 * rowBytes + 16 * blockBytes * b
+        for o in Swift.stride(from: 0, to: 16 * blockBytes, by: 64) { hark_prefetch(p + o) }
+    }
+
     /// Lane 0 of each 128-bit lane of h0…h3, in `rowSums`' order: lane 4k + g is h_g's lane 4k.
     @inline(__always) static func firstDwords(_ h0: __m512i, _ h1: __m512i, _ h2: __m512i, _ h3: __m512i) -> __m512i {
         _mm512_unpacklo_epi64(_mm512_unpacklo_epi32(h0, h1), _mm512_unpacklo_epi32(h2, h3))
@@ -47,20 +64,12 @@ enum VectorKernels {
                                        into y: UnsafeMutablePointer<Float>) {
         let order = transposed
         let low = _mm512_set1_epi8(0xF)
-        let r1 = rowBytes, r2 = 2 * rowBytes, r3 = 3 * rowBytes
-        // The next 16 rows, streamed in at the rate this call reads its own.
-        let ahead = w + 16 * rowBytes
         var f = _mm512_setzero_ps()
         for b in 0..<nb {
             let block = w + 18 * b
-            let p = ahead + 16 * 18 * b
-            for o in Swift.stride(from: 0, to: 16 * 18, by: 64) { hark_prefetch(p + o) }
+            prefetchNext(w, rowBytes: rowBytes, blockBytes: 18, b)
             let ylo = _mm512_broadcast_i32x4(AVX2.load128(a + 34 * b + 2)), yhi = _mm512_broadcast_i32x4(AVX2.load128(a + 34 * b + 18))
-            // The 16 bytes at `offset` in the block of rows 4g..<4g+4, one row a 128-bit lane.
-            @inline(__always) func rows4(_ g: Int, _ offset: Int) -> __m512i {
-                let q = block + 4 * g * rowBytes + offset
-                return hark_load4x16(q, q + r1, q + r2, q + r3)
-            }
+            @inline(__always) func rows4(_ g: Int, _ offset: Int) -> __m512i { Self.rows4(block, rowBytes, g, offset) }
             // Rows 4g..<4g+4: Σ q·y in 4 lanes each (low nibbles are values 0–15, high 16–31).
             @inline(__always) func group(_ g: Int) -> __m512i {
                 let v = rows4(g, 2)
@@ -90,8 +99,6 @@ enum VectorKernels {
                                        into y: UnsafeMutablePointer<Float>) {
         let order = transposed
         let low = _mm512_set1_epi8(0xF)
-        let r1 = rowBytes, r2 = 2 * rowBytes, r3 = 3 * rowBytes
-        let ahead = w + 16 * rowBytes
         // ggml's unpacking of the 12 bytes of 6-bit scales and minimums (AVX2.scalesAndMins), a row a
         // 128-bit lane: the block's first 16 bytes are d, dmin and the words u0, u1, u2, from which
         // lanes 0–3 become u0 & k1, (u2 & k2) | ((u0 >> 6) & k3) << 4, u1 & k1,
@@ -107,12 +114,8 @@ enum VectorKernels {
         var f = _mm512_setzero_ps()
         for b in 0..<nb {
             let block = w + 144 * b, q = a + 292 * b
-            let p = ahead + 16 * 144 * b
-            for o in Swift.stride(from: 0, to: 16 * 144, by: 64) { hark_prefetch(p + o) }
-            @inline(__always) func rows4(_ g: Int, _ offset: Int) -> __m512i {
-                let x = block + 4 * g * rowBytes + offset
-                return hark_load4x16(x, x + r1, x + r2, x + r3)
-            }
+            prefetchNext(w, rowBytes: rowBytes, blockBytes: 144, b)
+            @inline(__always) func rows4(_ g: Int, _ offset: Int) -> __m512i { Self.rows4(block, rowBytes, g, offset) }
             let ys = _mm512_broadcast_i32x4(AVX2.load128(t + 16 * b))
             // Rows 4g..<4g+4: Σ scale·Σ q·y and Σ min·Σ y in 4 lanes each, and their block heads.
             @inline(__always) func group(_ g: Int) -> (sums: __m512i, mins: __m512i, head: __m512i) {
