@@ -1,4 +1,4 @@
-// Matrix-vector products of Q4_0 and Q4_K weights with AVX-512 VNNI (decoding a token, 1–3
+// Matrix-vector products of Q4_0 weights with AVX-512 VNNI (decoding a token, 1–3
 // activation rows), 16 weight rows at a time, straight from the file's layout. The dot-product
 // kernels of Quant+AVX2.swift spend most of their instructions outside the multiply: per row and
 // block they unpack 16 bytes of nibbles into a 256-bit vector, and four rows' 8 lanes are added
@@ -9,10 +9,12 @@
 // transpose of four such vectors (unpack and add) gives 16 rows' exact block sums in one vector for
 // one float step.
 //
-// The arithmetic is each type's everywhere else (Q4_0: the scalar reference's, the block's integer
-// Σ (q − 8)·y then sum += (Float(sum) · x.d) · y.d in block order; Q4_K: one float step per block
-// from exact integers), so an output does not depend on which kernel computed it. Packing rows first
-// (Quant+Panels.swift) would cost as much as the product itself with one activation row.
+// The arithmetic is Q4_0's everywhere else (the scalar reference's: the block's integer Σ (q − 8)·y,
+// then sum += (Float(sum) · x.d) · y.d in block order), so an output does not depend on which kernel
+// computed it. Packing rows first (Quant+Panels.swift) would cost as much as the product itself with
+// one activation row. (A Q4_K kernel built the same way ran 67 -> 106 GFLOP/s in bench/quant but
+// slowed the MoE Q4_K file's decoding from about 361 to 274 tokens/s, its experts read from memory;
+// not understood yet, so Q4_K keeps the four-row dots.)
 
 #if arch(x86_64) && HARK_X86_VNNI
 import _Builtin_intrinsics.intel
@@ -83,70 +85,6 @@ enum VectorKernels {
             let dx = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(firstDwords(rows4(0, 0), rows4(1, 0), rows4(2, 0), rows4(3, 0))))
             let dy = _mm512_set1_ps(t.loadUnaligned(fromByteOffset: 8 * b + 4, as: Float.self))
             f = _mm512_add_ps(f, _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sums), dx), dy))
-        }
-        _mm512_storeu_ps(y, _mm512_permutexvar_ps(order, f))
-    }
-
-    /// The dwords d0…d3 (vpshufb indices, byte 0 lowest) in every 128-bit lane.
-    @inline(__always) static func inLanes(_ d0: UInt32, _ d1: UInt32, _ d2: UInt32, _ d3: UInt32) -> __m512i {
-        _mm512_broadcast_i32x4(_mm_setr_epi32(Int32(bitPattern: d0), Int32(bitPattern: d1), Int32(bitPattern: d2), Int32(bitPattern: d3)))
-    }
-
-    /// y[0..<16] = the 16 Q4_K rows at `w` (`rowBytes` apart, `nb` blocks) · the Q8_K activation row
-    /// `a`, whose sub-block sums (QuantActivations.blockTotals: 8 Int16 a block) are `t`. Each row's
-    /// block: the exact Σ scale·Σ q·y and Σ min·Σ y, then one float step, as Q4_K's row kernels.
-    @inline(__always) static func q4_K(_ w: UnsafeRawPointer, rowBytes: Int, blocks nb: Int, _ a: UnsafeRawPointer, _ t: UnsafeRawPointer,
-                                       into y: UnsafeMutablePointer<Float>) {
-        let order = transposed
-        let low = _mm512_set1_epi8(0xF)
-        // ggml's unpacking of the 12 bytes of 6-bit scales and minimums (AVX2.scalesAndMins), a row a
-        // 128-bit lane: the block's first 16 bytes are d, dmin and the words u0, u1, u2, from which
-        // lanes 0–3 become u0 & k1, (u2 & k2) | ((u0 >> 6) & k3) << 4, u1 & k1,
-        // ((u2 >> 4) & k2) | ((u1 >> 6) & k3) << 4: the 8 scales, then the 8 minimums, as bytes.
-        let wordsP = inLanes(0x0706_0504, 0x0F0E_0D0C, 0x0B0A_0908, 0x0F0E_0D0C)  // u0, u2, u1, u2
-        let wordsQ = inLanes(0x0706_0504, 0x0706_0504, 0x0B0A_0908, 0x0B0A_0908)  // u0, u0, u1, u1
-        let shiftP = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0, 0, 4))
-        let k1 = _mm512_set1_epi32(0x3f3f_3f3f), k2 = _mm512_set1_epi32(0x0f0f_0f0f), k3 = _mm512_set1_epi32(0x0303_0303)
-        // Sub-block s's scale as each dword of the row's lane (bytes s, zero, zero, zero); the
-        // minimums as 8 Int16 (bytes 8 + i, zero).
-        @inline(__always) func scale(_ s: Int) -> __m512i { _mm512_set1_epi32(Int32(bitPattern: 0x8080_8000 | UInt32(s))) }
-        let minimums = inLanes(0x8009_8008, 0x800B_800A, 0x800D_800C, 0x800F_800E)
-        var f = _mm512_setzero_ps()
-        for b in 0..<nb {
-            let block = w + 144 * b, q = a + 292 * b
-            prefetchNext(w, rowBytes: rowBytes, blockBytes: 144, b)
-            @inline(__always) func rows4(_ g: Int, _ offset: Int) -> __m512i { Self.rows4(block, rowBytes, g, offset) }
-            let ys = _mm512_broadcast_i32x4(AVX2.load128(t + 16 * b))
-            // Rows 4g..<4g+4: Σ scale·Σ q·y and Σ min·Σ y in 4 lanes each, and their block heads.
-            @inline(__always) func group(_ g: Int) -> (sums: __m512i, mins: __m512i, head: __m512i) {
-                let head = rows4(g, 0)
-                let words = _mm512_srlv_epi32(_mm512_shuffle_epi8(head, wordsP), shiftP), high = _mm512_shuffle_epi8(head, wordsQ)
-                let bits = _mm512_or_si512(_mm512_and_si512(words, k2), _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(high, 6), k3), 4))
-                let scales = _mm512_mask_blend_epi32(0xAAAA, _mm512_and_si512(words, k1), bits)
-                var sums = _mm512_setzero_si512()
-                for c in 0..<4 {
-                    // Bytes 32c..<32c+32: low nibbles are sub-block 2c, high ones 2c + 1; each 16 of
-                    // them a row's lane, against y's matching 16 values.
-                    var lo = _mm512_setzero_si512(), hi = lo
-                    for h in 0..<2 {
-                        let v = rows4(g, 16 + 32 * c + 16 * h)
-                        lo = _mm512_dpbusd_epi32(lo, _mm512_and_si512(v, low), _mm512_broadcast_i32x4(AVX2.load128(q + 4 + 64 * c + 16 * h)))
-                        hi = _mm512_dpbusd_epi32(hi, _mm512_and_si512(_mm512_srli_epi16(v, 4), low),
-                                                 _mm512_broadcast_i32x4(AVX2.load128(q + 36 + 64 * c + 16 * h)))
-                    }
-                    // |lane| ≤ 8 · 15 · 128, an Int16 with its sign extension: times (scale, 0).
-                    sums = _mm512_dpwssd_epi32(sums, lo, _mm512_shuffle_epi8(scales, scale(2 * c)))
-                    sums = _mm512_dpwssd_epi32(sums, hi, _mm512_shuffle_epi8(scales, scale(2 * c + 1)))
-                }
-                return (sums, _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_shuffle_epi8(scales, minimums), ys), head)
-            }
-            let g0 = group(0), g1 = group(1), g2 = group(2), g3 = group(3)
-            let sums = rowSums(g0.sums, g1.sums, g2.sums, g3.sums), mins = rowSums(g0.mins, g1.mins, g2.mins, g3.mins)
-            let heads = firstDwords(g0.head, g1.head, g2.head, g3.head)
-            let d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(heads)), dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(heads, 16)))
-            let dy = _mm512_set1_ps(q.loadUnaligned(as: Float.self))
-            f = _mm512_add_ps(f, _mm512_sub_ps(_mm512_mul_ps(_mm512_mul_ps(d, dy), _mm512_cvtepi32_ps(sums)),
-                                               _mm512_mul_ps(_mm512_mul_ps(dmin, dy), _mm512_cvtepi32_ps(mins))))
         }
         _mm512_storeu_ps(y, _mm512_permutexvar_ps(order, f))
     }

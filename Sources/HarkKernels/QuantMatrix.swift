@@ -104,12 +104,11 @@ public struct QuantMatrix: @unchecked Sendable {
             }
         }
         #if arch(x86_64) && HARK_X86_VNNI
-        // Q4_0 and Q4_K with one to three activation rows (decoding): 16 weight rows at a time, each
-        // activation row in turn; a range's last rows short of 16 take the four-row kernels.
+        // Q4_0 with one to three activation rows (decoding): 16 weight rows at a time, each activation
+        // row in turn; a range's last rows short of 16 take the four-row kernels.
         let kernel: VectorKernels.Kernel?
         switch type {
         case .q4_0: kernel = VectorKernels.q4_0
-        case .q4_K: kernel = VectorKernels.q4_K
         default: kernel = nil
         }
         if let kernel, rows >= VectorKernels.rows {

@@ -103,8 +103,7 @@ struct QuantMatrixTests {
     @Test("Given Q4_K weights at panel-sized and odd shapes, when multiplied on 1 and 2 threads, then every output is the single-row dot's float bit for bit and near the reference")
     func q4_KEqualsSingleRows() {
         let pools = [1, 2].map { KernelThreadPool(threadCount: $0) }
-        // 1–2 activation rows from 16 weight rows take the matrix-vector kernel where the build has
-        // VNNI (256 × 512 on the pool).
+        // 1–2 activation rows (the four-row dots; 256 × 512 on the pool).
         for (rows, k, n) in [(15, 256, 4), (16, 512, 5), (17, 768, 9), (33, 256, 7), (48, 512, 17), (5, 256, 12),
                              (16, 256, 1), (35, 768, 2), (48, 512, 1), (256, 512, 1)] {
             let (w, x) = Self.operands(.q4_K, rows: rows, k: k, n: n, seed: UInt64(rows * 1000 + k + n))
