@@ -58,7 +58,7 @@ public enum HalfVector {
     }
 
     /// scores[r] = dot(rows + r·stride, b) for r in 0..<n: one query against n keys `stride` apart.
-    /// (A loop here, where `dot` inlines, rather than a call a key from another module.)
+    /// (A loop here, where `dot` inlines, rather than a call per key from another module.)
     public static func dots(_ rows: UnsafePointer<Float16>, stride: Int, _ n: Int, _ b: UnsafePointer<Float16>, count: Int,
                             into scores: UnsafeMutablePointer<Float>) {
         for r in 0..<n { scores[r] = dot(rows + r * stride, b, count: count) }

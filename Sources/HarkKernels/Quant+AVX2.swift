@@ -145,8 +145,7 @@ extension BlockKernel {
             step4(&a0, bx, rowBytes, scales, y.0 + yBytes * i); step4(&a1, bx, rowBytes, scales, y.1 + yBytes * i)
             step4(&a2, bx, rowBytes, scales, y.2 + yBytes * i); step4(&a3, bx, rowBytes, scales, y.3 + yBytes * i)
         }
-        return (a0, a1,
-                a2, a3)
+        return (a0, a1, a2, a3)
     }
 }
 

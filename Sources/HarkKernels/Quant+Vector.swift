@@ -38,9 +38,6 @@ enum VectorKernels {
         return _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23))
     }
 
-    /// A kernel: (16 weight rows, rowBytes, blocks, activation row, its block totals, 16 outputs).
-    typealias Kernel = (UnsafeRawPointer, Int, Int, UnsafeRawPointer, UnsafeRawPointer, UnsafeMutablePointer<Float>) -> Void
-
     /// The 16 bytes at `offset` in the blocks at `block` of rows 4g..<4g+4 (`rowBytes` apart), one
     /// row a 128-bit lane.
     @inline(__always) static func rows4(_ block: UnsafeRawPointer, _ rowBytes: Int, _ g: Int, _ offset: Int) -> __m512i {

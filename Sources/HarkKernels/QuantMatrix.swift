@@ -106,17 +106,14 @@ public struct QuantMatrix: @unchecked Sendable {
         #if arch(x86_64) && HARK_X86_VNNI
         // Q4_0 with one to three activation rows (decoding): 16 weight rows at a time, each activation
         // row in turn; a range's last rows short of 16 take the four-row kernels.
-        let kernel: VectorKernels.Kernel?
-        switch type {
-        case .q4_0: kernel = VectorKernels.q4_0
-        default: kernel = nil
-        }
-        if let kernel, rows >= VectorKernels.rows {
+        if type == .q4_0 && rows >= VectorKernels.rows {
             let nb = k / type.blockLength, totals = x.blockTotals(), totalsRowBytes = x.blockTotalsBytes * nb
             return { range in
                 var i = range.lowerBound
                 while i + VectorKernels.rows <= range.upperBound {
-                    for j in 0..<n { kernel(row(i), rowBytes, nb, x.row(j), totals + j * totalsRowBytes, y + j * rows + i) }
+                    for j in 0..<n {
+                        VectorKernels.q4_0(row(i), rowBytes: rowBytes, blocks: nb, x.row(j), totals + j * totalsRowBytes, into: y + j * rows + i)
+                    }
                     i += VectorKernels.rows
                 }
                 if i < range.upperBound { body(i..<range.upperBound) }
@@ -188,13 +185,14 @@ public final class QuantActivations {
         totalsValid = false
     }
 
-    /// What the prompt panels (Quant+Panels.swift) read besides the rows, computed on first use after
-    /// each `quantize`: for Q8_0, per row and block the Int32 Σ q and the Float d (8 bytes at
-    /// 8 · (j · blocks + b)); for Q8_K, per row and block the sums of its 8 sub-blocks of 32 as Int16
-    /// (16 bytes at 16 · (j · blocks + b)).
     /// Bytes of `blockTotals` a block: Q8_0's Σ q and d, Q8_K's 8 sub-block sums.
     var blockTotalsBytes: Int { format == .q8_0 ? 8 : 16 }
 
+    /// What the prompt panels (Quant+Panels.swift) and the Q4_0 matrix-vector kernel
+    /// (Quant+Vector.swift) read besides the rows, computed on first use after each `quantize`: for
+    /// Q8_0, per row and block the Int32 Σ q and the Float d (8 bytes at 8 · (j · blocks + b)); for
+    /// Q8_K, per row and block the sums of its 8 sub-blocks of 32 as Int16 (16 bytes at
+    /// 16 · (j · blocks + b)).
     func blockTotals() -> UnsafeRawPointer {
         precondition(format == .q8_0 || format == .q8_K, "QuantActivations.blockTotals: \(format)")
         let nb = columns / format.blockLength, stride = blockTotalsBytes
