@@ -58,10 +58,69 @@ public enum HalfVector {
     }
 
     /// scores[r] = dot(rows + r·stride, b) for r in 0..<n: one query against n keys `stride` apart.
-    /// (A loop here, where `dot` inlines, rather than a call per key from another module.)
+    /// (A loop here, where `dot` inlines, rather than a call per key from another module.) When
+    /// `count` is a multiple of 32 (no element left over), four keys at a time end with one shared
+    /// reduction: each key's low + high half as `reduce` adds them, then two horizontal adds, which
+    /// give (t0 + t1) + (t2 + t3) for all four at once: the same sums as `dot`'s.
     public static func dots(_ rows: UnsafePointer<Float16>, stride: Int, _ n: Int, _ b: UnsafePointer<Float16>, count: Int,
                             into scores: UnsafeMutablePointer<Float>) {
-        for r in 0..<n { scores[r] = dot(rows + r * stride, b, count: count) }
+        var r = 0
+        #if arch(x86_64) && HARK_X86_FMA
+        if count > 0, count & 31 == 0 {
+            @inline(__always) func halves(_ a: UnsafePointer<Float16>) -> SIMD4<Float> {
+                var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps()
+                var i = 0
+                while i < count {
+                    acc0 = _mm256_fmadd_ps(load8(a + i), load8(b + i), acc0)
+                    acc1 = _mm256_fmadd_ps(load8(a + i + 8), load8(b + i + 8), acc1)
+                    acc2 = _mm256_fmadd_ps(load8(a + i + 16), load8(b + i + 16), acc2)
+                    acc3 = _mm256_fmadd_ps(load8(a + i + 24), load8(b + i + 24), acc3)
+                    i += 32
+                }
+                let x: SIMD8<Float> = _mm256_add_ps(_mm256_add_ps(acc0, acc2), _mm256_add_ps(acc1, acc3))
+                return x.lowHalf + x.highHalf
+            }
+            while r + 4 <= n {
+                let row = rows + r * stride
+                let first = _mm_hadd_ps(halves(row), halves(row + stride))
+                let second = _mm_hadd_ps(halves(row + 2 * stride), halves(row + 3 * stride))
+                _mm_storeu_ps(scores + r, _mm_hadd_ps(first, second))
+                r += 4
+            }
+        }
+        #endif
+        while r < n {
+            scores[r] = dot(rows + r * stride, b, count: count)
+            r += 1
+        }
+    }
+
+    /// out[d] for d in 0..<count from attention's 32 interleaved partial sums (`count` apart): lane l of
+    /// accumulator j holds positions ≡ 8j + l (mod 32), combined 0+2, 1+3, then 0+1, and the 8 lanes
+    /// summed as `reduce` does; vectors over d, so each out[d] gets exactly the scalar order.
+    public static func combinePartials(_ partial: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float>) {
+        @inline(__always) func lane(_ l: Int, _ d: Int) -> SIMD8<Float> {
+            @inline(__always) func at(_ k: Int) -> SIMD8<Float> {
+                UnsafeRawPointer(partial + k * count + d).loadUnaligned(as: SIMD8<Float>.self)
+            }
+            return (at(l) + at(16 + l)) + (at(8 + l) + at(24 + l))
+        }
+        var d = 0
+        while d + 8 <= count {
+            // reduce: t = lanes 0..3 + lanes 4..7, then (t0 + t1) + (t2 + t3).
+            let t0 = lane(0, d) + lane(4, d), t1 = lane(1, d) + lane(5, d)
+            let t2 = lane(2, d) + lane(6, d), t3 = lane(3, d) + lane(7, d)
+            UnsafeMutableRawPointer(out + d).storeBytes(of: (t0 + t1) + (t2 + t3), as: SIMD8<Float>.self)
+            d += 8
+        }
+        while d < count {
+            var lanes = SIMD8<Float>()
+            for l in 0..<8 {
+                lanes[l] = (partial[l * count + d] + partial[(16 + l) * count + d]) + (partial[(8 + l) * count + d] + partial[(24 + l) * count + d])
+            }
+            out[d] = reduce(lanes)
+            d += 1
+        }
     }
 
     /// For r in 0..<n: partial[(first + r) mod 32] += Float(Float16(weights[r])) · row r (rows

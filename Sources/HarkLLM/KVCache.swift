@@ -137,15 +137,7 @@ enum Attention {
                                       cache.value(layer: layer, position: positions.lowerBound + i) + kvHead * valueSize,
                                       stride: cache.kvSize, run, count: valueSize)
             }
-            for d in 0..<valueSize {
-                // Lane l of accumulator j holds positions ≡ 8j + l (mod 32): 0+2, 1+3, then 0+1.
-                var lanes = SIMD8<Float>()
-                for l in 0..<8 {
-                    lanes[l] = (partial[l * valueSize + d] + partial[(16 + l) * valueSize + d])
-                        + (partial[(8 + l) * valueSize + d] + partial[(24 + l) * valueSize + d])
-                }
-                out[d] = HalfVector.reduce(lanes)
-            }
+            HalfVector.combinePartials(partial, count: valueSize, into: out)
         }
     }
 }
