@@ -17,18 +17,7 @@ public enum HalfVector {
         let blocks = count & ~31
         var sum: Double = 0
         #if arch(x86_64) && HARK_X86_FMA
-        if blocks > 0 {
-            var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps()
-            var i = 0
-            while i < blocks {
-                acc0 = _mm256_fmadd_ps(load8(a + i), load8(b + i), acc0)
-                acc1 = _mm256_fmadd_ps(load8(a + i + 8), load8(b + i + 8), acc1)
-                acc2 = _mm256_fmadd_ps(load8(a + i + 16), load8(b + i + 16), acc2)
-                acc3 = _mm256_fmadd_ps(load8(a + i + 24), load8(b + i + 24), acc3)
-                i += 32
-            }
-            sum = Double(reduce(_mm256_add_ps(_mm256_add_ps(acc0, acc2), _mm256_add_ps(acc1, acc3))))
-        }
+        if blocks > 0 { sum = Double(reduce(blockSums(a, b, blocks))) }
         #else
         if blocks > 0 {
             var lanes = [SIMD8<Float>](repeating: SIMD8(), count: 4)
@@ -68,16 +57,7 @@ public enum HalfVector {
         #if arch(x86_64) && HARK_X86_FMA
         if count > 0, count & 31 == 0 {
             @inline(__always) func halves(_ a: UnsafePointer<Float16>) -> SIMD4<Float> {
-                var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps()
-                var i = 0
-                while i < count {
-                    acc0 = _mm256_fmadd_ps(load8(a + i), load8(b + i), acc0)
-                    acc1 = _mm256_fmadd_ps(load8(a + i + 8), load8(b + i + 8), acc1)
-                    acc2 = _mm256_fmadd_ps(load8(a + i + 16), load8(b + i + 16), acc2)
-                    acc3 = _mm256_fmadd_ps(load8(a + i + 24), load8(b + i + 24), acc3)
-                    i += 32
-                }
-                let x: SIMD8<Float> = _mm256_add_ps(_mm256_add_ps(acc0, acc2), _mm256_add_ps(acc1, acc3))
+                let x = blockSums(a, b, count)
                 return x.lowHalf + x.highHalf
             }
             while r + 4 <= n {
@@ -152,6 +132,22 @@ public enum HalfVector {
     }
 
     #if arch(x86_64) && HARK_X86_FMA
+    /// ggml_vec_dot_f16's lanes over the first `blocks` elements (a multiple of 32): 4 accumulators of
+    /// 8 lanes (fused multiply-adds), combined 0+2, 1+3, then 0+1; `reduce` (or `dots`' shared form of
+    /// it) finishes the sum.
+    @inline(__always) static func blockSums(_ a: UnsafePointer<Float16>, _ b: UnsafePointer<Float16>, _ blocks: Int) -> SIMD8<Float> {
+        var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps()
+        var i = 0
+        while i < blocks {
+            acc0 = _mm256_fmadd_ps(load8(a + i), load8(b + i), acc0)
+            acc1 = _mm256_fmadd_ps(load8(a + i + 8), load8(b + i + 8), acc1)
+            acc2 = _mm256_fmadd_ps(load8(a + i + 16), load8(b + i + 16), acc2)
+            acc3 = _mm256_fmadd_ps(load8(a + i + 24), load8(b + i + 24), acc3)
+            i += 32
+        }
+        return _mm256_add_ps(_mm256_add_ps(acc0, acc2), _mm256_add_ps(acc1, acc3))
+    }
+
     @inline(__always) static func load8(_ p: UnsafePointer<Float16>) -> __m256 {
         _mm256_cvtph_ps(_mm_loadu_si128(UnsafeRawPointer(p).assumingMemoryBound(to: __m128i.self)))
     }
