@@ -48,14 +48,14 @@ public enum HalfVector {
 
     /// scores[r] = dot(rows + r·stride, b) for r in 0..<n: one query against n keys `stride` apart.
     /// (A loop here, where `dot` inlines, rather than a call per key from another module.) When
-    /// `count` is a multiple of 32 (no element left over), four keys at a time end with one shared
+    /// `count` is a multiple of 32 (no element left over, as with 64 or 128), four keys at a time end with one shared
     /// reduction: each key's low + high half as `reduce` adds them, then two horizontal adds, which
     /// give (t0 + t1) + (t2 + t3) for all four at once: the same sums as `dot`'s.
     public static func dots(_ rows: UnsafePointer<Float16>, stride: Int, _ n: Int, _ b: UnsafePointer<Float16>, count: Int,
                             into scores: UnsafeMutablePointer<Float>) {
         var r = 0
         #if arch(x86_64) && HARK_X86_FMA
-        if count > 0, count & 31 == 0 {
+        if count & 31 == 0 {
             @inline(__always) func halves(_ a: UnsafePointer<Float16>) -> SIMD4<Float> {
                 let x = blockSums(a, b, count)
                 return x.lowHalf + x.highHalf

@@ -1,4 +1,5 @@
 import Glibc
+import HarkKernels
 
 /// The element-wise pieces every architecture shares, computed as ggml's CPU backend computes them
 /// (so logits stay within float rounding of llama.cpp's): shapes in the comments, all row-major.
@@ -45,22 +46,10 @@ enum Numerics {
 
     /// x[n] = softmax(x[n] · scale) in place (ggml_soft_max_ext without mask: the sum in double).
     static func softmax(_ x: UnsafeMutablePointer<Float>, count n: Int, scale: Float) {
-        // Scaled and its maximum taken 8 at a time (each product, and the maximum, are the same in
-        // any order); the sum below stays in order, in double.
-        var tops = SIMD8<Float>(repeating: -.infinity)
-        var i = 0
-        while i + 8 <= n {
-            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) * scale
-            UnsafeMutableRawPointer(x + i).storeBytes(of: v, as: SIMD8<Float>.self)
-            tops = pointwiseMax(tops, v)
-            i += 8
-        }
-        var top = tops.max()
-        while i < n {
-            x[i] *= scale
-            top = max(top, x[i])
-            i += 1
-        }
+        // Scaled and its maximum taken a register at a time (each product, and the maximum, are the
+        // same in any order); the sum below stays in order, in double.
+        VectorMath.scale(x, count: n, by: scale)
+        let top = VectorMath.maximum(x, count: n)
         var sum: Double = 0
         for i in 0..<n {
             let e = expf(x[i] - top)
