@@ -318,6 +318,8 @@ gguf-fixtures: models venv-llm
 whisper-fixtures: models venv-whisper command-audio
 	$(PYTHON_VENV) tools/capture_whisper_fixtures.py --audio build/testdata/commands --model models/whisper-tiny.en \
 		--out Tests/HarkWhisperTests/Fixtures/whisper_reference.json
+	$(PYTHON_VENV) tools/capture_whisper_prompt_fixtures.py --audio build/testdata/commands --model models/whisper-tiny.en \
+		--out Tests/HarkWhisperTests/Fixtures/whisper_prompt_reference.json
 
 clean:
 	rm -rf .build build

@@ -95,8 +95,9 @@ let package = Package(
         // untrusted input) and the header's semantic checks per architecture.
         .target(name: "HarkGGUF"),
 
-        // Stage-2 speech to text: Whisper tiny.en (CTranslate2 model.bin) on the package's kernels.
-        .target(name: "HarkWhisper", dependencies: ["HarkKernels"], swiftSettings: kernelSettings),
+        // Stage-2 speech to text: Whisper tiny.en (CTranslate2 model.bin) on the package's kernels; a
+        // prompt's text is tokenized with HarkLLM's byte-level BPE.
+        .target(name: "HarkWhisper", dependencies: ["HarkKernels", "HarkLLM"], swiftSettings: kernelSettings),
 
         // Power: per-thread CPU accounting, board profiles, the estimate in milliwatts, the governor.
         .target(name: "HarkPower"),

@@ -68,9 +68,11 @@ extension WhisperModel {
     }
 
     /// Feeds `token` at the cache's next position and writes the next token's logits into `logits`
-    /// [vocabulary]. The cache must hold fewer than `textPositions` tokens.
+    /// [vocabulary]; with nil, only the cache (a prompt token whose successor is known: the logits,
+    /// a product with the whole vocabulary, are most of a step's work). The cache must hold fewer than
+    /// `textPositions` tokens.
     func decode(token: Int, cache: inout DecoderCache, encoded: EncodedAudio, scratch: DecoderScratch,
-                logits: UnsafeMutablePointer<Float>, threads: Int) {
+                logits: UnsafeMutablePointer<Float>?, threads: Int) {
         let d = width
         let position = cache.length
         precondition(position < textPositions && token >= 0 && token < vocabularySize, "decode: token \(token) at \(position)")
@@ -94,12 +96,15 @@ extension WhisperModel {
                         kt[c * capacity + position] = qkv[d + c]
                         v[position * d + c] = qkv[2 * d + c]
                     }
+                    // Without logits the last layer's keys and values are all that is wanted of it.
+                    guard logits != nil || l < decoderLayers.count - 1 else { return }
                     for h in 0..<heads {
                         attend(query: qkv + h * 64, keysT: kt + h * 64 * capacity, ldk: capacity, values: v + h * 64, ldv: d,
                                count: position + 1, scale: scale, scores: s, into: a + h * 64)
                     }
                 }
             }
+            if logits == nil && l == decoderLayers.count - 1 { break }
             layer.selfOut.apply(a, into: x, threads: threads, residual: true, scratch: r)
 
             // Cross-attention over the encoder output.
@@ -122,6 +127,7 @@ extension WhisperModel {
             layer.ffn2.apply(scratch.inner, into: x, threads: threads, residual: true, scratch: r)
         }
         cache.advance()
+        guard let logits else { return }
 
         // Logits: the tied embedding matrix times the normalised state, split over row blocks.
         decoderNorm.apply(x, rows: 1, into: n)

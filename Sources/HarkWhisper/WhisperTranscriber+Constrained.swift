@@ -41,8 +41,11 @@ extension WhisperTranscriber {
     /// (scores only fall, so it could never come closer): for a caller that has no use for one.
     public func constrained(_ encoded: EncodedAudio, viability: (String) -> TextViability, beam: Int = 2,
                             candidates: Int = 400, maxTokens: Int = 24, threads: Int = 1, within: Float = .infinity,
-                            freeSuffices: (Transcript) -> Bool = { _ in false }, shouldStop: () -> Bool) -> Constrained? {
-        let free = greedy(encoded, threads: threads, maxTokens: maxTokens, shouldStop: shouldStop)
+                            previous: [Int] = [], freeSuffices: (Transcript) -> Bool = { _ in false },
+                            shouldStop: () -> Bool) -> Constrained? {
+        // Both decodings start from the same prompt, fed once.
+        let (start, noSpeech) = primed(encoded, threads: threads, previous: previous)
+        let free = greedy(from: start, noSpeech: noSpeech, maxTokens: maxTokens, shouldStop: shouldStop)
         if shouldStop() { return nil }
         if freeSuffices(free) {
             return Constrained(text: free.text, tokens: free.tokens, logProbability: free.logProbabilities.reduce(0, +), free: free)
@@ -54,8 +57,6 @@ extension WhisperTranscriber {
             var tokens: [Int]
             var score: Float
         }
-        var start = Decoding(model: model, encoded: encoded, threads: threads)
-        start.feed(vocabulary.prompt)
         var live = [Hypothesis(decoding: start, tokens: [], score: 0)]
         var finished: [(tokens: [Int], score: Float)] = []
         // Hypotheses share prefixes, and a text is asked about again at the next step.
@@ -116,11 +117,12 @@ extension WhisperTranscriber {
         return Constrained(text: vocabulary.text(best.tokens), tokens: best.tokens, logProbability: best.score, free: free)
     }
 
-    /// `constrained(_:viability:beam:candidates:maxTokens:threads:shouldStop:)` run to the end.
+    /// `constrained(_:viability:beam:candidates:maxTokens:threads:within:previous:freeSuffices:shouldStop:)`
+    /// run to the end.
     public func constrained(_ encoded: EncodedAudio, viability: (String) -> TextViability, beam: Int = 2,
-                            candidates: Int = 400, maxTokens: Int = 24, threads: Int = 1) -> Constrained {
+                            candidates: Int = 400, maxTokens: Int = 24, threads: Int = 1, previous: [Int] = []) -> Constrained {
         constrained(encoded, viability: viability, beam: beam, candidates: candidates, maxTokens: maxTokens, threads: threads,
-                    shouldStop: { false })!
+                    previous: previous, shouldStop: { false })!
     }
 
     /// Whether a token's bytes hold a letter, a digit, "%" or any non-ASCII character (°, accented letters).

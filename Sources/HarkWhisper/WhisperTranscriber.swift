@@ -38,10 +38,14 @@ public struct WhisperTranscriber: Sendable {
         public var audioContext: AudioContext
         /// Drop windows Whisper judges silent (faster-whisper's default; its fixtures turn it off).
         public var skipsSilence: Bool
-        public init(threads: Int = 1, audioContext: AudioContext = .full, skipsSilence: Bool = true) {
+        /// Text before the speech, as token ids (`WhisperTextEncoder`): faster-whisper's
+        /// `initial_prompt`, given to every window. Empty: none.
+        public var previous: [Int]
+        public init(threads: Int = 1, audioContext: AudioContext = .full, skipsSilence: Bool = true, previous: [Int] = []) {
             self.threads = max(1, threads)
             self.audioContext = audioContext
             self.skipsSilence = skipsSilence
+            self.previous = previous
         }
     }
 
@@ -111,7 +115,7 @@ public struct WhisperTranscriber: Sendable {
         var all = Transcript(text: "", tokens: [], logProbabilities: [])
         for window in windows(samples, audioContext: options.audioContext) {
             let encoded = model.encode(mel: window.mel, frames: window.frames, threads: options.threads)
-            let part = greedy(encoded, threads: options.threads)
+            let part = greedy(encoded, threads: options.threads, previous: options.previous)
             // faster-whisper's rule (no_speech_threshold 0.6, log_prob_threshold −1): a window
             // Whisper thinks is silence, and whose text it is unsure of, says nothing.
             if options.skipsSilence && part.noSpeechProbability > 0.6 && part.averageLogProbability < -1 { continue }
@@ -127,21 +131,42 @@ public struct WhisperTranscriber: Sendable {
         transcribe(samples.map { Float($0) / 32768 }, options: options)
     }
 
-    /// Greedy decoding of one encoded window (see the type's comment for the rules).
+    /// Greedy decoding of one encoded window (see the type's comment for the rules), after the text
+    /// `previous` (token ids; empty: none) as faster-whisper's `initial_prompt` puts it before the speech.
     /// At most `maxTokens` tokens (the model's text context by default); when `shouldStop` says yes
     /// before a step, the transcript so far.
-    public func greedy(_ encoded: EncodedAudio, threads: Int = 1, maxTokens: Int? = nil,
+    public func greedy(_ encoded: EncodedAudio, threads: Int = 1, maxTokens: Int? = nil, previous: [Int] = [],
                        shouldStop: () -> Bool = { false }) -> Transcript {
+        let (decoder, noSpeech) = primed(encoded, threads: threads, previous: previous)
+        return greedy(from: decoder, noSpeech: noSpeech, maxTokens: maxTokens, shouldStop: shouldStop)
+    }
+
+    /// The most previous text a prompt holds (faster-whisper's `max_length // 2 - 1`): the rest of the
+    /// model's text positions are the transcript's.
+    public var maxPrevious: Int { model.textPositions / 2 - 1 }
+
+    /// A decoding of `encoded` with the prompt fed (after `previous`), ready for the first token of
+    /// the transcript; and Whisper's no-speech probability: <|nocaptions|> after
+    /// <|startoftranscript|>, before any suppression (as CTranslate2 computes it).
+    func primed(_ encoded: EncodedAudio, threads: Int, previous: [Int]) -> (Decoding, noSpeech: Float) {
         let vocabulary = model.vocabulary
-        var decoder = Decoding(model: model, encoded: encoded, threads: threads)
+        var decoder = Decoding(model: model, encoded: encoded, threads: threads,
+                               capacity: vocabulary.prompt(previous: previous, maxPrevious: maxPrevious).count + 32)
+        let prompt = vocabulary.prompt(previous: previous, maxPrevious: maxPrevious)
+        let transcriptStart = prompt.firstIndex(of: vocabulary.startOfTranscript)! + 1
+        decoder.feed(Array(prompt[..<transcriptStart]), suppress: false)
+        let noSpeech = expf(decoder.logits[vocabulary.noSpeech] - decoder.logSumExp())
+        decoder.feed(Array(prompt[transcriptStart...]))
+        return (decoder, noSpeech)
+    }
+
+    /// Greedy decoding from a primed decoding (`primed`).
+    func greedy(from start: Decoding, noSpeech: Float, maxTokens: Int?, shouldStop: () -> Bool) -> Transcript {
+        let vocabulary = model.vocabulary
+        var decoder = start
         var tokens: [Int] = []
         var logProbabilities: [Float] = []
-        let limit = min(maxTokens ?? .max, model.textPositions - vocabulary.prompt.count)
-        // Whisper's no-speech probability: <|nocaptions|> after <|startoftranscript|>, before any
-        // suppression (as CTranslate2 computes it).
-        decoder.feed([vocabulary.startOfTranscript], suppress: false)
-        let noSpeech = expf(decoder.logits[vocabulary.noSpeech] - decoder.logSumExp())
-        decoder.feed(Array(vocabulary.prompt.dropFirst()))
+        let limit = min(maxTokens ?? .max, model.textPositions - decoder.cache.length)
         while tokens.count < limit && !shouldStop() {
             let first = tokens.isEmpty
             let (best, logProbability) = decoder.best(suppressBegin: first)
@@ -189,21 +214,23 @@ struct Decoding {
     /// when the prompt says <|notimestamps|>, and neither does this).
     let suppressed: [Int]
 
-    init(model: WhisperModel, encoded: EncodedAudio, threads: Int) {
+    init(model: WhisperModel, encoded: EncodedAudio, threads: Int, capacity: Int = 32) {
         self.model = model
         self.encoded = encoded
         self.threads = threads
-        cache = model.makeCache()
+        cache = model.makeCache(capacity: capacity)
         scratch = model.makeScratch(encoded: encoded)
         logits = [Float](repeating: 0, count: model.vocabularySize)
         suppressed = model.vocabulary.suppressed
     }
 
-    /// Feeds tokens; afterwards `logits` are those of the token after the last one.
+    /// Feeds tokens; afterwards `logits` are those of the token after the last one (only the last
+    /// token's are computed).
     mutating func feed(_ tokens: [Int], suppress: Bool = true) {
-        for token in tokens {
+        for (i, token) in tokens.enumerated() {
             logits.withUnsafeMutableBufferPointer { l in
-                model.decode(token: token, cache: &cache, encoded: encoded, scratch: scratch, logits: l.baseAddress!, threads: threads)
+                model.decode(token: token, cache: &cache, encoded: encoded, scratch: scratch,
+                             logits: i == tokens.count - 1 ? l.baseAddress! : nil, threads: threads)
             }
         }
         if suppress {

@@ -26,8 +26,19 @@ public struct WhisperVocabulary: Sendable {
     public let suppressed: [Int]
     public let suppressedAtBegin: [Int]
 
+    /// `<|startofprev|>`: text before it is no part of the prompt; after it, text said before (or
+    /// words to expect), up to <|startoftranscript|>.
+    public let startOfPrevious: Int
+
     /// The prompt of an English-only model transcribing without timestamps.
     public var prompt: [Int] { [startOfTranscript, noTimestamps] }
+
+    /// The prompt with text before it (`previous`, token ids of ordinary tokens; empty: none), as
+    /// faster-whisper builds it for `initial_prompt`: <|startofprev|>, the last `maxPrevious` of them,
+    /// then `prompt`.
+    public func prompt(previous: [Int], maxPrevious: Int) -> [Int] {
+        previous.isEmpty ? prompt : [startOfPrevious] + previous.suffix(maxPrevious) + prompt
+    }
 
     public init(directory: String, size: Int) throws(WhisperError) {
         let path = directory + "/vocabulary.txt"
@@ -54,6 +65,7 @@ public struct WhisperVocabulary: Sendable {
         startOfTranscript = try special("<|startoftranscript|>")
         noTimestamps = try special("<|notimestamps|>")
         noSpeech = try special("<|nocaptions|>")
+        startOfPrevious = try special("<|startofprev|>")
         firstTimestamp = try special("<|0.00|>")
         let decoder = Self.byteDecoder
         var bytes: [[UInt8]] = []

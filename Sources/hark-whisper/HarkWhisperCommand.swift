@@ -27,6 +27,9 @@ struct HarkWhisperCommand: ParsableCommand {
     @Option(help: "Encoder input: 'present' (only the audio there), 'full' (padded to 30 s, as faster-whisper), or seconds to pad to.")
     var audioContext: WhisperTranscriber.AudioContext = .full
 
+    @Option(help: "Text said before the recordings (faster-whisper's initial_prompt): names and words to expect.")
+    var prompt: String?
+
     @Flag(help: "One JSON object per line: {\"load_s\"} first, then {\"file\",\"text\",\"tokens\",\"seconds\"} per file.")
     var json = false
 
@@ -55,7 +58,15 @@ struct HarkWhisperCommand: ParsableCommand {
         }
         let loaded = monotonicSeconds() - start
         if json { print("{\"load_s\": \(rounded(loaded))}") }
-        let options = WhisperTranscriber.Options(threads: threads, audioContext: audioContext)
+        var previous: [Int] = []
+        if let prompt {
+            do {
+                previous = try WhisperTextEncoder(directory: model, vocabulary: transcriber.model.vocabulary).encodePrompt(prompt)
+            } catch {
+                throw fail("hark-whisper: \(error)")
+            }
+        }
+        let options = WhisperTranscriber.Options(threads: threads, audioContext: audioContext, previous: previous)
         var failures = 0
         for file in files {
             let samples: [Int16]
@@ -91,8 +102,8 @@ struct HarkWhisperCommand: ParsableCommand {
         for window in windows {
             let encoded = transcriber.model.encode(mel: window.mel, frames: window.frames, threads: options.threads)
             line += ", encoder (\(encoded.positions) positions) \(lap())"
-            let transcript = transcriber.greedy(encoded, threads: options.threads)
-            line += ", decoder (\(transcript.logProbabilities.count) steps) \(lap())"
+            let transcript = transcriber.greedy(encoded, threads: options.threads, previous: options.previous)
+            line += ", decoder (\(options.previous.isEmpty ? "" : "a prompt of \(options.previous.count) tokens, ")\(transcript.logProbabilities.count) steps) \(lap())"
         }
         printError(line)
     }
