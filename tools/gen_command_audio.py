@@ -171,7 +171,7 @@ def stage1_parse(text: str, home: dict[str, dict]) -> tuple[str, list[dict], str
              "cancel the timer": ("cancel_timer", "cancel_timer")}
     if t in fixed:
         return fixed[t][0], act("speaker", fixed[t][1]), None, False
-    if m := re.fullmatch(r"set a timer for (?P<n>[a-z ]+) (?P<u>minutes|seconds)", t):
+    if m := re.fullmatch(r"set (?:a|the) timer for (?P<n>[a-z ]+) (?P<u>minutes|seconds)", t):
         n = words_to_int(m["n"])
         if n is None:
             return None

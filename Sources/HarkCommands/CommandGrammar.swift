@@ -16,7 +16,7 @@ import HarkDevices
 ///     open|close [the] S                 lock|unlock [the] S
 ///     mute|unmute [the] S                (media)
 ///     volume up|down · turn [the] volume up|down · mute · unmute · set [the] volume to N percent
-///     set a timer for N minutes|minute|seconds|second · cancel|stop the timer      (this speaker)
+///     set a|the timer for N minutes|minute|seconds|second · cancel|stop the timer  (this speaker)
 ///
 /// Groups for on/off: "all [the] lights", "[the] ROOM lights", "[all] [the] lights in [the] ROOM".
 public struct CommandGrammar: Sendable {
@@ -55,6 +55,8 @@ public struct CommandGrammar: Sendable {
     public private(set) var phrases: [Phrase] = []
     /// The tables of spoken names phrases refer to by index.
     public private(set) var targets: [[Name]] = []
+    /// The catalog's spoken names as text for a recognizer's prompt (`vocabularyPrompt(catalog:)`).
+    public private(set) var prompt = ""
 
     public init(catalog: Catalog) {
         let named = catalog.devices.filter { !$0.names.isEmpty }
@@ -143,12 +145,16 @@ public struct CommandGrammar: Sendable {
             add([.word("set"), .optional("the"), .word("volume"), .word("to"), .number(0...100), .word("percent")]) { match in
                 [Action(device: speaker, command: "set_volume", args: ["percent": .number(Double(match.number!))])]
             }
-            add([.word("set"), .word("a"), .word("timer"), .word("for"), .number(1...100), .choice(["minutes", "minute", "seconds", "second"])]) { match in
+            let timer: @Sendable (Match) -> [Action] = { match in
                 let seconds = match.number! * (match.choices[0].hasPrefix("minute") ? 60 : 1)
                 return [Action(device: speaker, command: "start_timer", args: ["seconds": .number(Double(seconds))])]
             }
+            for article in ["a", "the"] {
+                add([.word("set"), .word(article), .word("timer"), .word("for"), .number(1...100), .choice(["minutes", "minute", "seconds", "second"])], timer)
+            }
             add([.choice(["cancel", "stop"]), .word("the"), .word("timer")]) { _ in [Action(device: speaker, command: "cancel_timer")] }
         }
+        prompt = Self.vocabularyPrompt(catalog: catalog)
     }
 
     private mutating func add(_ names: [Name]) -> Int {

@@ -19,9 +19,10 @@ public final class CommandStage {
         /// Speech the grammar's words may leave uncovered before the first word or after the last (s)
         /// when the first pass is sure. More, and it may have heard a command inside a longer request
         /// ("close the blinds | and turn on the bedroom light"), or the voice-activity detector took
-        /// noise for speech (at 10 dB SNR most commands leave 1 s or more): the second pass listens,
-        /// and if it hears `uncoveredExtraWords` or more words than the command has, the utterance goes
-        /// to stage 2. Without a second pass the command stands. Clean commands leave at most 0.4 s.
+        /// noise for speech (at 10 dB SNR most commands leave 1 s or more): the second pass listens. A
+        /// command it hears stands (the first pass's or another); else if it hears `uncoveredExtraWords`
+        /// or more words than the command has, the utterance goes to stage 2. Without a second pass the
+        /// command stands. Clean commands leave at most 0.4 s.
         public var uncoveredSpeech = 0.5
         public var uncoveredExtraWords = 2
         public init() {}
@@ -229,13 +230,21 @@ public final class CommandStage {
             // Sure of a command that leaves speech uncovered: a longer request, or noise the voice-
             // activity detector took for speech. Whisper tells them apart by what it hears: words
             // beyond the command's, and stage 2 gets the request; about as many, and the command stands.
+            // Whisper's own command, when it hears one (its free transcript, or an in-grammar reading as
+            // close to it as an unsure utterance's must be), is the stronger recognizer's: it stands even
+            // where it differs from the first pass's ("switch the fan off" for "… on" in noise).
             handedOver = false
-            if let verdict = secondPass.decide(Array(heard[speech(start: start, end: end, began: began)]), words),
-               CommandGrammar.extraWords(verdict.heard, beyond: words) >= configuration.uncoveredExtraWords {
-                lastUsedSecondPass = true
-                words = verdict.heard
-                confident = false
-                transcript = verdict.transcript
+            if let verdict = secondPass.decide(Array(heard[speech(start: start, end: end, began: began)]), words) {
+                if let command = verdict.command {
+                    lastUsedSecondPass = true
+                    words = command
+                    transcript = verdict.transcript
+                } else if CommandGrammar.extraWords(verdict.heard, beyond: words) >= configuration.uncoveredExtraWords {
+                    lastUsedSecondPass = true
+                    words = verdict.heard
+                    confident = false
+                    transcript = verdict.transcript
+                }
             }
         } else {
             abandonSecondPass()

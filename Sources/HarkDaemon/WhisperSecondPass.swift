@@ -10,7 +10,7 @@ import Synchronization
 ///   2. else the best in-grammar transcript is within `margin` nats of the free transcript's
 ///      log-probability → that command;
 ///   3. else, if the free transcript has at most `maxExtraWords` more words than the in-grammar one
-///      (noise garbled a word, "turn on the heavy" for "heating"; it did not add any), and either the
+///      (noise garbled a word into two, "turn it on if you think" for "turn on the heating"), and either the
 ///      gap is within `looseMargin` or the first pass would have given the same actions (two
 ///      recognizers agree) within `agreementMargin` → that command;
 ///   4. else not a command: the speech was something else (stage 2's business).
@@ -33,7 +33,7 @@ public struct WhisperSecondPass: Sendable {
         public var looseMargin: Float = 10
         /// The same, when moreover the first pass would have given the same actions.
         public var agreementMargin: Float = 40
-        public var maxExtraWords = 1
+        public var maxExtraWords = 2
         /// The most nats an in-grammar transcript may trail the free one by and still win (the search
         /// drops hypotheses further behind: `verdict` would refuse them).
         public var widestMargin: Float { max(margin, looseMargin, agreementMargin) }
@@ -43,19 +43,38 @@ public struct WhisperSecondPass: Sendable {
         public func widestMargin(firstPass: String?) -> Float { firstPass == nil ? max(margin, looseMargin) : widestMargin }
         /// The encoder's input: the speech present, padded to at least this many 10 ms frames.
         public var minimumFrames = 1000
-        public var beam = 2
+        /// Hypotheses the in-grammar search keeps at each step (with 2, at 10 dB SNR, the search lost
+        /// "turn off the hallway light" behind Whisper's "turn off the hold-way light").
+        public var beam = 3
         public var threads = 2
+        /// Whether Whisper hears the speech after the catalog's spoken names (`CommandGrammar.prompt`) as
+        /// text said before it, faster-whisper's `initial_prompt`: it then writes the catalog's names as
+        /// the catalog does where noise leaves it unsure.
+        public var prompt = true
         public init() {}
     }
 
     public let transcriber: WhisperTranscriber
     public let grammar: CommandGrammar
     public let configuration: Configuration
+    /// The prompt's text as token ids (empty: none).
+    public let previous: [Int]
 
-    public init(transcriber: WhisperTranscriber, grammar: CommandGrammar, configuration: Configuration = Configuration()) {
+    /// `previous`: the prompt's token ids (`Self.prompt(for:configuration:vocabulary:)`); empty: none.
+    public init(transcriber: WhisperTranscriber, grammar: CommandGrammar, configuration: Configuration = Configuration(),
+                previous: [Int] = []) {
         self.transcriber = transcriber
         self.grammar = grammar
         self.configuration = configuration
+        self.previous = previous
+    }
+
+    /// The token ids of the grammar's prompt text for Whisper, from the model directory's tokenizer;
+    /// empty when the configuration asks for no prompt.
+    public static func prompt(for grammar: CommandGrammar, configuration: Configuration,
+                              vocabulary: WhisperVocabulary) throws(WhisperError) -> [Int] {
+        guard configuration.prompt, !grammar.prompt.isEmpty else { return [] }
+        return try WhisperTextEncoder(directory: configuration.model, vocabulary: vocabulary).encodePrompt(grammar.prompt)
     }
 
     /// What the second pass heard in `samples` and what it decided.
@@ -92,14 +111,15 @@ public struct WhisperSecondPass: Sendable {
             case .prefix: .prefix
             case .complete: .complete
             }
-        }, beam: configuration.beam, threads: configuration.threads, within: within,
+        }, beam: configuration.beam, threads: configuration.threads, within: within, previous: previous,
            freeSuffices: { grammar.parse($0.text) != nil }, shouldStop: shouldStop)
     }
 
     /// The light half of `decide`: the rules above, applied to `analyse`'s result and what the first
     /// pass would have given.
     public func verdict(_ result: WhisperTranscriber.Constrained, firstPass: String?) -> Decision {
-        let free = result.free.text
+        // Whisper sometimes says a short command twice ("Volume down. Volume down."): once is what was said.
+        let free = Self.once(result.free.text)
         let transcript = Self.handover(result.free)
         if grammar.parse(free) != nil {
             return Decision(verdict: .init(command: free, heard: free, transcript: transcript), constrained: result)
@@ -116,6 +136,20 @@ public struct WhisperSecondPass: Sendable {
             }
         }
         return Decision(verdict: .init(command: nil, heard: free, transcript: transcript), constrained: result)
+    }
+
+    /// `text` said once when it is the same words two or more times over (Whisper's loop on a short
+    /// command: "Close the blinds. Close the blinds."); otherwise `text` itself.
+    public static func once(_ text: String) -> String {
+        let words = CommandGrammar.tokens(text)
+        guard words.count >= 2 else { return text }
+        for period in 1...(words.count / 2) where words.count % period == 0 {
+            let first = words[..<period]
+            if stride(from: period, to: words.count, by: period).allSatisfy({ words[$0..<($0 + period)] == first }) {
+                return first.joined(separator: " ")
+            }
+        }
+        return text
     }
 
     /// The free transcript as stage 2's worker would have made it of the same speech: trimmed, and
@@ -143,6 +177,8 @@ public final class SecondPassLoader: Sendable {
     public let configuration: WhisperSecondPass.Configuration
     let grammar: CommandGrammar
     let logger: Logger
+    /// The prompt's token ids, made once at start (`WhisperSecondPass.prompt`).
+    let previous: [Int]
     /// Where each decision's CPU time and energy go (stage 2); nil: not measured.
     let energy: StageTwoEnergy?
     private struct State {
@@ -194,19 +230,27 @@ public final class SecondPassLoader: Sendable {
         self.grammar = grammar
         self.energy = energy
         self.logger = logger
-        let pass = try load()
+        let transcriber = try Self.transcriber(configuration, logger: logger)
+        do { previous = try WhisperSecondPass.prompt(for: grammar, configuration: configuration, vocabulary: transcriber.model.vocabulary) }
+        catch { throw DaemonError("second pass: \(error.message)") }
+        let pass = WhisperSecondPass(transcriber: transcriber, grammar: grammar, configuration: configuration, previous: previous)
         state.withLock { $0.pass = pass }
     }
 
-    private func load() throws(DaemonError) -> WhisperSecondPass {
+    private static func transcriber(_ configuration: WhisperSecondPass.Configuration, logger: Logger) throws(DaemonError) -> WhisperTranscriber {
         let started = ContinuousClock.now
         do {
             let transcriber = try WhisperTranscriber(directory: configuration.model)
             logger.info("second pass loaded", metadata: ["model": "\(configuration.model)", "ms": "\((ContinuousClock.now - started) / .milliseconds(1))"])
-            return WhisperSecondPass(transcriber: transcriber, grammar: grammar, configuration: configuration)
+            return transcriber
         } catch {
             throw DaemonError("second pass: \(error.message)")
         }
+    }
+
+    private func load() throws(DaemonError) -> WhisperSecondPass {
+        WhisperSecondPass(transcriber: try Self.transcriber(configuration, logger: logger), grammar: grammar, configuration: configuration,
+                          previous: previous)
     }
 
     /// Whether the model is in memory now.

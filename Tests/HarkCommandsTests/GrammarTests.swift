@@ -28,6 +28,7 @@ struct GrammarTests {
         ("Set the thermostat to 21°C!", [Action(device: "bedroom_thermostat", command: "set_temperature", args: ["celsius": .number(21)])]),
         ("please switch the lamp on", [Action(device: "living_room_lamp", command: "turn_on")]),
         ("Set a timer for twenty-five minutes, thanks", [Action(device: "speaker", command: "start_timer", args: ["seconds": .number(1500)])]),
+        ("Set the timer for 30 seconds.", [Action(device: "speaker", command: "start_timer", args: ["seconds": .number(30)])]),
         ("set the blinds to one hundred percent", [Action(device: "bedroom_blinds", command: "set_position", args: ["percent": .number(100)])]),
         ("turn off all the lights", ["kitchen_light", "living_room_lamp", "bedroom_light", "hallway_light"].map { Action(device: $0, command: "turn_off") }),
         ("turn on the lights in the living room", [Action(device: "living_room_lamp", command: "turn_on")]),
@@ -69,6 +70,25 @@ struct GrammarTests {
         #expect(rebuilt.parse("turn on the kitchen light") == nil)
         #expect(rebuilt.parse("volume up") == nil, "no speaker in this catalog")
         #expect(!rebuilt.jsgf().contains("kitchen"))
+    }
+
+    @Test("Given the demo home, when its prompt text is made, then it names every spoken name once, in catalog order, then the speaker's words")
+    func prompt() throws {
+        print("demo home prompt: \(grammar.prompt)")
+        #expect(grammar.prompt.hasPrefix("Kitchen light, kitchen fan, fan, coffee maker, "))
+        #expect(grammar.prompt.hasSuffix(", front door, volume, mute, unmute, timer."))
+        let listed = grammar.prompt.dropLast().lowercased().split(separator: ", ").map(String.init)
+        let names = demoCatalog.devices.filter { !$0.thisDevice }.flatMap(\.names)
+        #expect(listed == names + ["volume", "mute", "unmute", "timer"])
+        #expect(Set(listed).count == listed.count)
+
+        let garage = CommandGrammar(catalog: try Catalog.parse(yaml: """
+            rooms: {garage: garage}
+            devices:
+              garage_door: {type: cover, room: garage, names: [garage door, door], transport: {via: tasmota, topic: garage}}
+            """))
+        #expect(garage.prompt == "Garage door, door.", "no speaker: no speaker words")
+        #expect(CommandGrammar(catalog: try Catalog.parse(yaml: "devices: {}")).prompt == "")
     }
 
     @Test("Given numbers 0–100, then words and reading round-trip")

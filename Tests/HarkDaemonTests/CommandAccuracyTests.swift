@@ -141,10 +141,12 @@ import Testing
     static func same(_ a: [Action], _ b: [Action]) -> Bool { Set(a) == Set(b) && a.count == b.count }
 
     /// Issue 4's targets are ≥ 95 % clean and ≥ 90 % at 10 dB SNR. With Whisper as the second pass on
-    /// unsure utterances clean meets it; at 10 dB SNR the combination measured 84.6 % (PocketSphinx
-    /// alone 55 %), so the test holds a floor under the measured figure and fails on any regression.
+    /// unsure utterances clean meets it; at 10 dB SNR the combination measured 83.5 % (PocketSphinx
+    /// alone 55 %), and 89.7 % (244/272; 11 clips never wake) once Whisper heard the catalog's names as
+    /// its prompt and its own commands stood. The test holds a floor under the measured figure and
+    /// fails on a regression of more than a few clips.
     static let cleanTarget = 0.95
-    static let noisyFloor = 0.82
+    static let noisyFloor = 0.88
 
     @Test("Given in-grammar commands by ≥ 3 voices, when heard after the wake word, then ≥ 95 % clean give exactly the expected actions, and at 10 dB SNR no fewer than measured")
     func inGrammar() async throws {
@@ -173,7 +175,7 @@ import Testing
 
     /// Issue 4's target: ≥ 90 % of the stage-2 dev set's requests rejected or given an acceptable action
     /// set (PocketSphinx alone measured 84 %; with the Whisper second pass 92 %; with it also asked about
-    /// sure commands that leave speech uncovered, 94.9 %).
+    /// sure commands that leave speech uncovered, 94.9 %; with the catalog's names as Whisper's prompt, 94.6 %).
     static let outOfGrammarTarget = 0.90
 
     @Test("Given the free-form requests of the stage-2 development set, when heard after the wake word, then most are rejected or give an acceptable action set rather than a wrong one")

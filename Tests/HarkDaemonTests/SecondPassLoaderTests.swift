@@ -41,8 +41,10 @@ import Testing
             let meter = PowerMeter(model: PowerModel(board: .generic), governor: .init(), gate: true, wakeWords: 1)
             loader = try SecondPassLoader(configuration: configuration, grammar: grammar,
                                           energy: StageTwoEnergy(meter: meter, sink: sink), logger: logger)
-            direct = WhisperSecondPass(transcriber: try WhisperTranscriber(directory: configuration.model), grammar: grammar,
-                                       configuration: configuration)
+            let transcriber = try WhisperTranscriber(directory: configuration.model)
+            direct = WhisperSecondPass(transcriber: transcriber, grammar: grammar, configuration: configuration,
+                                       previous: try WhisperSecondPass.prompt(for: grammar, configuration: configuration,
+                                                                              vocabulary: transcriber.model.vocabulary))
         }
 
         var count: Int { analyses.value.withLock { $0 } }

@@ -4,6 +4,7 @@
 // confidence is below WhisperSecondPass.Configuration.below).
 //
 //   hark-bench-second-pass [--modes first,whisper,combined] [--voices V1,V2] [--sets clean,snr10,babble,oog,oos]
+//                          [--beam N] [--prompt on|off]   (the second pass's search width and prompt)
 //
 // Over the clips of tools/gen_command_audio.py (build/testdata/commands): in-grammar commands clean and at
 // 10 dB SNR (pink/brown noise), with babble (other voices) at 10 dB when generated, the stage-2 dev set's
@@ -52,6 +53,9 @@ let root = "build/testdata/commands"
 var modes = Mode.allCases
 var voices: Set<String>?
 var sets: Set<String>?
+/// The second pass's search width and prompt (nil: harkd's defaults), to compare settings.
+var beamOption: Int?
+var promptOption: Bool?
 var arguments = CommandLine.arguments.dropFirst()
 while let flag = arguments.popFirst() {
     guard let value = arguments.popFirst() else { fail("\(flag) needs a value") }
@@ -64,9 +68,17 @@ while let flag = arguments.popFirst() {
         }
     case "--voices": voices = Set(list)
     case "--sets": sets = Set(list)
+    case "--beam":
+        guard let n = Int(value), (1...16).contains(n) else { fail("--beam needs 1–16, not '\(value)'") }
+        beamOption = n
+    case "--prompt":
+        guard value == "on" || value == "off" else { fail("--prompt needs on or off, not '\(value)'") }
+        promptOption = value == "on"
     default: fail("unknown option \(flag)")
     }
 }
+
+let beam = beamOption, prompt = promptOption
 
 func loadClips() -> [Clip] {
     guard let data = FileManager.default.contents(atPath: root + "/manifest.json"),
@@ -98,6 +110,8 @@ func stage1(_ mode: Mode, catalog: Catalog) throws -> Stage1 {
     case .whisper: pass = WhisperSecondPass.Configuration(); pass!.below = .infinity
     case .combined: pass = WhisperSecondPass.Configuration()
     }
+    if let beam { pass?.beam = beam }
+    if let prompt { pass?.prompt = prompt }
     let commands = try CommandStage.build(catalog: catalog, configuration: .init(), secondPass: pass, logger: logger)
     return Stage1(pipeline: pipeline, commands: commands, logger: logger)
 }
