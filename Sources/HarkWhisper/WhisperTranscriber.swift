@@ -150,9 +150,8 @@ public struct WhisperTranscriber: Sendable {
     /// <|startoftranscript|>, before any suppression (as CTranslate2 computes it).
     func primed(_ encoded: EncodedAudio, threads: Int, previous: [Int]) -> (Decoding, noSpeech: Float) {
         let vocabulary = model.vocabulary
-        var decoder = Decoding(model: model, encoded: encoded, threads: threads,
-                               capacity: vocabulary.prompt(previous: previous, maxPrevious: maxPrevious).count + 32)
         let prompt = vocabulary.prompt(previous: previous, maxPrevious: maxPrevious)
+        var decoder = Decoding(model: model, encoded: encoded, threads: threads, capacity: prompt.count + 32)
         let transcriptStart = prompt.firstIndex(of: vocabulary.startOfTranscript)! + 1
         decoder.feed(Array(prompt[..<transcriptStart]), suppress: false)
         let noSpeech = expf(decoder.logits[vocabulary.noSpeech] - decoder.logSumExp())

@@ -33,11 +33,13 @@ public struct WhisperVocabulary: Sendable {
     /// The prompt of an English-only model transcribing without timestamps.
     public var prompt: [Int] { [startOfTranscript, noTimestamps] }
 
-    /// The prompt with text before it (`previous`, token ids of ordinary tokens; empty: none), as
-    /// faster-whisper builds it for `initial_prompt`: <|startofprev|>, the last `maxPrevious` of them,
-    /// then `prompt`.
+    /// The prompt with text before it (`previous`, token ids; empty: none), as faster-whisper builds it
+    /// for `initial_prompt`: <|startofprev|>, the last `maxPrevious` of them, then `prompt`. Ids that are
+    /// not ordinary tokens (special, timestamp, outside the vocabulary) are left out, as faster-whisper
+    /// leaves them out of previous text.
     public func prompt(previous: [Int], maxPrevious: Int) -> [Int] {
-        previous.isEmpty ? prompt : [startOfPrevious] + previous.suffix(maxPrevious) + prompt
+        let ordinary = previous.filter { $0 >= 0 && $0 < endOfText }
+        return ordinary.isEmpty ? prompt : [startOfPrevious] + ordinary.suffix(maxPrevious) + prompt
     }
 
     public init(directory: String, size: Int) throws(WhisperError) {

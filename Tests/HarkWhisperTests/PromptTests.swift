@@ -58,7 +58,7 @@ import Testing
         #expect(encoder.encodePrompt("  \n ").isEmpty)
     }
 
-    @Test("Given the prompt's ids, when the decoder's prompt is built, then it is faster-whisper's, and text past half the context keeps its end")
+    @Test("Given the prompt's ids, when the decoder's prompt is built, then it is faster-whisper's, text past half the context keeps its end, and ids that are not ordinary tokens are left out")
     func fullPrompt() throws {
         let reference = try Self.reference()
         let t = try WhisperTranscriberTests.load()
@@ -71,6 +71,10 @@ import Testing
         #expect(built.count == 223 + 3)
         #expect(built.first == vocabulary.startOfPrevious)
         #expect(Array(built[1..<224]) == Array(long.suffix(223)))
+        // Ids that are not ordinary tokens are left out (they would crash or confuse the decoder).
+        let dirty = [-1, vocabulary.endOfText, vocabulary.startOfTranscript] + reference.prompt.ids + [vocabulary.firstTimestamp, 1 << 30]
+        #expect(vocabulary.prompt(previous: dirty, maxPrevious: t.maxPrevious) == reference.prompt.full)
+        #expect(vocabulary.prompt(previous: [vocabulary.noTimestamps], maxPrevious: t.maxPrevious) == vocabulary.prompt)
     }
 
     @Test("Given command clips and the demo home's spoken names as the prompt, when transcribed greedily, then ≥ 90 % of the token sequences are faster-whisper's, its no-speech probability is matched, and the prompt changes what is heard where faster-whisper's does")
