@@ -86,6 +86,8 @@ extension WhisperModel {
         let r = scratch.residual
 
         for (l, layer) in decoderLayers.enumerated() {
+            // Without logits the last layer's keys and values are all that is wanted of it.
+            let cacheOnly = logits == nil && l == decoderLayers.count - 1
             // Causal self-attention over the cached tokens and this one.
             layer.selfNorm.apply(x, rows: 1, into: n)
             layer.selfQKV.apply(n, into: qkv, threads: threads, scratch: r)
@@ -96,15 +98,14 @@ extension WhisperModel {
                         kt[c * capacity + position] = qkv[d + c]
                         v[position * d + c] = qkv[2 * d + c]
                     }
-                    // Without logits the last layer's keys and values are all that is wanted of it.
-                    guard logits != nil || l < decoderLayers.count - 1 else { return }
+                    guard !cacheOnly else { return }
                     for h in 0..<heads {
                         attend(query: qkv + h * 64, keysT: kt + h * 64 * capacity, ldk: capacity, values: v + h * 64, ldv: d,
                                count: position + 1, scale: scale, scores: s, into: a + h * 64)
                     }
                 }
             }
-            if logits == nil && l == decoderLayers.count - 1 { break }
+            if cacheOnly { break }
             layer.selfOut.apply(a, into: x, threads: threads, residual: true, scratch: r)
 
             // Cross-attention over the encoder output.

@@ -15,15 +15,10 @@ public struct WhisperTextEncoder: Sendable {
 
     public init(directory: String, vocabulary: WhisperVocabulary) throws(WhisperError) {
         let path = directory + "/tokenizer.json"
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw WhisperError(.fileUnreadable, "\(path): cannot read it: run `make models` to fetch the Whisper model")
-        }
-        guard data.count <= 64 << 20 else {
-            throw WhisperError(.corruptModel, "\(path): \(data.count) bytes, far larger than a Whisper tokenizer")
-        }
+        let text = try WhisperVocabulary.readText(path)
         let file: File
         do {
-            file = try JSONDecoder().decode(File.self, from: data)
+            file = try JSONDecoder().decode(File.self, from: Data(text.utf8))
         } catch {
             throw WhisperError(.corruptModel, "\(path): not the JSON of a BPE tokenizer (\(error))")
         }

@@ -139,12 +139,12 @@ public struct WhisperVocabulary: Sendable {
     }
 
     static func readText(_ path: String) throws(WhisperError) -> String {
-        // Both files are small (the vocabulary is 0.4 MB); anything past 16 MiB is not one of them.
+        // The files are small (the vocabulary 0.4 MB, tokenizer.json 2 MB); anything past 16 MiB is not one of them.
         guard let handle = FileManager.default.contents(atPath: path) else {
             throw WhisperError(.fileUnreadable, "\(path): cannot read it: run `make models` to fetch the Whisper model")
         }
         guard handle.count <= 16 << 20 else {
-            throw WhisperError(.corruptModel, "\(path): \(handle.count) bytes, far larger than a Whisper vocabulary or config")
+            throw WhisperError(.corruptModel, "\(path): \(handle.count) bytes, far larger than a Whisper vocabulary, config or tokenizer")
         }
         guard let text = String(validating: handle, as: UTF8.self) else {
             throw WhisperError(.corruptModel, "\(path): not UTF-8 text")
